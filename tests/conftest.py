@@ -1,0 +1,28 @@
+"""Shared fixtures: where the challenge data and the reference outputs live.
+
+The data sets are never copied into the project (several licences forbid it); they are read from
+``../shared`` beside the clone, or from the folder named by ``MEDSAM_SHARED``.
+"""
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("MEDSAM_SHARED", REPO.parent / "shared"))
+CASES = SHARED / "data" / "cvpr24-format"
+REFERENCE = SHARED / "reference"
+
+
+@pytest.fixture(scope="session")
+def cases_dir() -> Path:
+    if not (CASES / "imgs").is_dir():
+        pytest.skip(f"challenge cases not found under {CASES} (set MEDSAM_SHARED)")
+    return CASES
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    if not REFERENCE.is_dir():
+        pytest.skip(f"reference outputs not found under {REFERENCE} (set MEDSAM_SHARED)")
+    return REFERENCE
