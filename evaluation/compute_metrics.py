@@ -1,0 +1,203 @@
+"""Score a folder of segmentations against a folder of ground truths, like the organizers' run.
+
+Cases are the ``*.npz`` files of the ground-truth folder. Seg files are untrusted: a missing,
+unreadable, too large or wrongly shaped one scores 0 (DSC and NSD) and is listed with its reason;
+the run never stops for it. Outputs: per-case CSV, per-modality summary (CSV + markdown) and a PNG.
+"""
+import csv
+from dataclasses import dataclass
+from functools import partial
+import math
+import multiprocessing
+from pathlib import Path
+import sys
+import time
+from typing import Sequence
+import zipfile
+
+import numpy as np
+
+from . import leaderboard
+from .metrics import MetricOptions, case_scores
+
+DEFAULT_MAX_SEG_BYTES = 1 << 30
+OK = "ok"
+
+
+class SegError(Exception):
+    """A seg file that cannot be scored; ``status`` is the short reason written to the CSV."""
+
+    def __init__(self, status: str, detail: str):
+        super().__init__(detail)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """Scores of one case. ``status`` is OK or the reason the seg was scored 0; ``detail`` says more."""
+
+    case: str
+    dsc: float
+    nsd: float
+    status: str = OK
+    detail: str = ""
+
+    @property
+    def modality(self) -> str:
+        return leaderboard.modality_of(self.case)
+
+
+def read_segs(path: Path, shape: tuple[int, ...], max_bytes: int = DEFAULT_MAX_SEG_BYTES) -> np.ndarray:
+    """Load the ``segs`` array of an untrusted npz file.
+
+    The file size, the array header (shape == ``shape``, an integer, bool or float dtype) and
+    the declared member size are checked before any data is decompressed; pickles are refused.
+
+    Raises:
+        SegError: with status missing / too-large / unreadable / wrong-dtype / wrong-shape.
+    """
+    if not path.is_file():
+        raise SegError("missing", "no seg file")
+    if path.stat().st_size > max_bytes:
+        raise SegError("too-large", f"file is {path.stat().st_size} bytes, limit {max_bytes}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            member = archive.getinfo("segs.npy")
+            if member.file_size > max_bytes:
+                raise SegError("too-large", f"segs is {member.file_size} bytes, limit {max_bytes}")
+            with archive.open(member) as stream:
+                header_shape, dtype = _npy_header(stream)
+        if dtype.kind not in "biuf" or dtype.itemsize > 8:
+            raise SegError("wrong-dtype", f"segs dtype {dtype}")
+        if header_shape != tuple(shape):
+            raise SegError("wrong-shape", f"segs shape {header_shape}, gts shape {tuple(shape)}")
+        with np.load(path, allow_pickle=False) as npz:
+            return npz["segs"]
+    except SegError:
+        raise
+    except KeyError:
+        raise SegError("unreadable", "no 'segs' array in the file") from None
+    except Exception as error:  # any corrupt file: zip, npy header, decompression, pickle refusal
+        raise SegError("unreadable", f"{type(error).__name__}: {error}") from None
+
+
+def _npy_header(stream) -> tuple[tuple[int, ...], np.dtype]:
+    version = np.lib.format.read_magic(stream)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+    else:
+        raise ValueError(f"unsupported npy version {version}")
+    return tuple(shape), dtype
+
+
+def score_case(
+    case: str, seg_dir: Path, gt_dir: Path, options: MetricOptions, max_seg_bytes: int = DEFAULT_MAX_SEG_BYTES
+) -> CaseResult:
+    """Score one case; a seg file that cannot be scored gives DSC = NSD = 0 and its reason."""
+    with np.load(gt_dir / case, allow_pickle=False) as gt:
+        gts = gt["gts"]
+        spacing = gt["spacing"] if case.startswith("3D") else None
+    try:
+        segs = read_segs(seg_dir / case, gts.shape, max_seg_bytes)
+    except SegError as error:
+        return CaseResult(case, 0.0, 0.0, error.status, str(error))
+    dsc, nsd = case_scores(gts, segs, spacing, options)
+    return CaseResult(case, dsc, nsd)
+
+
+def score_folder(
+    seg_dir: Path,
+    gt_dir: Path,
+    options: MetricOptions = MetricOptions(),
+    workers: int = 1,
+    cases: Sequence[str] | None = None,
+    max_seg_bytes: int = DEFAULT_MAX_SEG_BYTES,
+    progress: bool = False,
+) -> list[CaseResult]:
+    """Score every case of ``gt_dir`` (or the given ``cases``), ``workers`` processes in parallel.
+
+    Returns:
+        One CaseResult per case, sorted by case name.
+    """
+    seg_dir, gt_dir = Path(seg_dir), Path(gt_dir)
+    names = sorted(cases if cases is not None else (p.name for p in gt_dir.glob("*.npz")))
+    score = partial(score_case, seg_dir=seg_dir, gt_dir=gt_dir, options=options, max_seg_bytes=max_seg_bytes)
+    bar = ProgressBar(len(names), enabled=progress)
+    results = []
+    if workers <= 1:
+        for name in names:
+            results.append(score(name))
+            bar.advance(name)
+    else:
+        with multiprocessing.Pool(workers) as pool:
+            for result in pool.imap_unordered(score, names):
+                results.append(result)
+                bar.advance(result.case)
+    bar.close()
+    return sorted(results, key=lambda r: r.case)
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr (redrawn in place on a terminal, every 10% otherwise)."""
+
+    def __init__(self, total: int, enabled: bool = True, width: int = 30):
+        self.total, self.enabled, self.width = total, enabled and total > 0, width
+        self.done, self.start = 0, time.monotonic()
+        self.interactive = sys.stderr.isatty()
+
+    def advance(self, label: str = "") -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        if not self.interactive and self.done * 10 // self.total == (self.done - 1) * 10 // self.total:
+            return
+        filled = self.width * self.done // self.total
+        line = (f"[{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total} "
+                f"{time.monotonic() - self.start:.0f}s {label[:40]}")
+        sys.stderr.write(f"\r{line:<100}" if self.interactive else line + "\n")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled and self.interactive:
+            sys.stderr.write("\n")
+
+
+def format_score(value: float) -> str:
+    """A score as the organizers' CSV writes it (pandas): shortest repr, NaN as an empty field."""
+    return "" if math.isnan(value) else repr(float(value))
+
+
+def write_outputs(results: list[CaseResult], out_dir: Path) -> dict[str, Path]:
+    """Write metrics.csv, summary.csv, summary.md and summary.png into ``out_dir``.
+
+    metrics.csv: ``case,dsc,nsd,modality,status,detail``, sorted by case (the organizers' first
+    three columns). summary.csv / .md: per-modality means and the mean of modality means.
+
+    Returns:
+        The written paths by kind: "cases", "summary_csv", "summary_md", "plot".
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {kind: out_dir / name for kind, name in (
+        ("cases", "metrics.csv"), ("summary_csv", "summary.csv"), ("summary_md", "summary.md"),
+        ("plot", "summary.png"))}
+    with open(paths["cases"], "w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["case", "dsc", "nsd", "modality", "status", "detail"])
+        writer.writerows([r.case, format_score(r.dsc), format_score(r.nsd), r.modality, r.status, r.detail]
+                         for r in sorted(results, key=lambda r: r.case))
+
+    rows = leaderboard.summarize((r.case, r.dsc, r.nsd) for r in results)
+    with open(paths["summary_csv"], "w", newline="") as f:
+        f.write("group,cases,dsc,nsd\n")
+        f.writelines(f"{row.group},{row.cases},{row.dsc:.4f},{row.nsd:.4f}\n" for row in rows)
+    failed = [r for r in results if r.status != OK]
+    markdown = leaderboard.to_markdown(rows, title="Scores per modality group")
+    if failed:
+        markdown += f"\n## Scored 0 ({len(failed)} cases)\n\n" + "".join(
+            f"- `{r.case}`: {r.status} ({r.detail})\n" for r in failed)
+    paths["summary_md"].write_text(markdown)
+    leaderboard.plot(rows, str(paths["plot"]))
+    return paths
