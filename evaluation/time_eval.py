@@ -1,0 +1,324 @@
+"""The organizers' docker timing harness (``CVPR24_time_eval.py``), with what it hides reported.
+
+Reproduced by default, for each team: ``docker image load`` of each file of the tarball folder (sorted;
+team = file name before the first '.', lowercased; image ``<team>:latest``), fresh ``inputs/`` and
+``outputs/`` folders (``chmod 777``) and a fresh ``<out>/<team>/`` folder; then for each case (every
+file of the case folder, sorted): copy that ONE case into ``inputs/``, time the whole
+``docker container run -m 8G --name <team> --rm -v .../inputs/:/workspace/inputs/
+-v .../outputs/:/workspace/outputs/ <team>:latest /bin/bash -c "sh predict.sh"``, delete the case from
+``inputs/`` and move ``outputs/<case>`` into the team folder. Nothing else is emptied between cases:
+whatever the container leaves in ``inputs/`` or ``outputs/`` (a compiled-model cache, say) is there
+for the next case. Afterwards ``<team>_running_time.csv`` (columns CaseName, RunningTime) is written
+and the image removed (``docker rmi``).
+
+Reported here and silently ignored there: a non-zero exit, an out-of-memory kill (exit 137 plus the
+daemon's ``oom`` event), a missing or misnamed output, an input the container deleted, a container
+left with the team's name (removed before a case, as it would make ``docker run`` fail), and, with
+``--timeout``, a case that ran too long (its container is killed). Details go to
+``<team>_outcomes.csv``; container output to ``<out>/<team>_logs/<case>.log``.
+Differences on purpose: the work folders live in ``--work-dir`` instead of the current directory,
+and only they are chmod-ed (the organizers chmod everything in the current directory); where the
+organizers' script would abort a team (a vanished input), the case is reported and the run goes on.
+
+Exit status: 0 when every case of every team is ``ok``; 1 when any case failed or an image could not
+be loaded; 2 when nothing could be run (no docker engine, no cases, no images).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+OK = "ok"
+MISSING_OUTPUT = "missing-output"
+MISNAMED_OUTPUT = "misnamed-output"
+EXIT_NONZERO = "exit-nonzero"
+KILLED = "killed"
+OOM_KILLED = "oom-killed"
+TIMEOUT = "timeout"
+DOCKER_ERROR = "docker-error"
+INPUT_GONE = "input-gone"
+
+DOCKER_RUN_FAILED = 125  # `docker run` itself failed: name conflict, unknown image, bad option
+SIGKILL_EXIT = 137  # 128 + 9: the container's main process got SIGKILL (OOM killer, docker kill)
+KILL_GRACE_S = 30.0  # how long a killed container's `docker run` may take to return
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """One case of one team: wall time of the whole `docker run`, its exit code, the verdict."""
+
+    case: str
+    seconds: float
+    exit_code: int | None
+    outcome: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How each container is started, beyond the organizers' fixed command line."""
+
+    memory: str = "8G"
+    extra_args: tuple[str, ...] = ()
+    timeout_s: float | None = None
+    fresh_dirs: bool = False
+
+
+def team_name(tarball: str | Path) -> str:
+    """The organizers' team name: the file name before its first '.', lowercased."""
+    return Path(tarball).name.split(".")[0].lower()
+
+
+def docker_run_command(team: str, image: str, inputs: Path, outputs: Path, settings: RunSettings) -> list[str]:
+    """The organizers' command line (absolute paths instead of ``$PWD``), extra args before the image."""
+    return ["docker", "container", "run", "-m", settings.memory, "--name", team, "--rm",
+            "-v", f"{inputs.resolve()}/:/workspace/inputs/", "-v", f"{outputs.resolve()}/:/workspace/outputs/",
+            *settings.extra_args, image, "/bin/bash", "-c", "sh predict.sh"]
+
+
+def classify(case: str, exit_code: int | None, timed_out: bool, oom_event: bool,
+             output_present: bool, new_outputs: Sequence[str], input_present: bool) -> tuple[str, str]:
+    """Verdict and detail for one case, the most telling problem first.
+
+    ``new_outputs``: names that appeared at the top of ``outputs/`` during this case, besides the
+    expected ``case`` itself (a misnamed output shows up there as a new ``.npz``).
+    """
+    if timed_out:
+        return TIMEOUT, "killed after --timeout"
+    if exit_code == SIGKILL_EXIT and oom_event:
+        return OOM_KILLED, "the kernel's OOM killer stopped the container (memory limit)"
+    if exit_code == SIGKILL_EXIT:
+        return KILLED, "SIGKILL (exit 137) without an oom event"
+    if exit_code == DOCKER_RUN_FAILED:
+        return DOCKER_ERROR, "docker run failed (exit 125), see the log"
+    if exit_code != 0:
+        extra = "; output present" if output_present else ""
+        return EXIT_NONZERO, f"exit code {exit_code}{extra}"
+    if not input_present:
+        return INPUT_GONE, "the container removed the input case (the organizers' script aborts the team)"
+    if output_present:
+        return OK, ""
+    misnamed = sorted(name for name in new_outputs if name.endswith(".npz"))
+    if misnamed:
+        return MISNAMED_OUTPUT, f"expected {case}, found {', '.join(misnamed)}"
+    return MISSING_OUTPUT, f"no outputs/{case}"
+
+
+def write_running_time_csv(path: Path, results: Sequence[CaseResult]) -> None:
+    """The organizers' CSV: columns CaseName, RunningTime (seconds), one row per case in run order."""
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["CaseName", "RunningTime"])
+        writer.writerows([r.case, repr(r.seconds)] for r in results)
+
+
+def write_outcomes_csv(path: Path, results: Sequence[CaseResult]) -> None:
+    """What the organizers' CSV leaves out: columns case, running_time_s, exit_code, outcome, detail."""
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["case", "running_time_s", "exit_code", "outcome", "detail"])
+        writer.writerows([r.case, f"{r.seconds:.3f}", "" if r.exit_code is None else r.exit_code,
+                          r.outcome, r.detail] for r in results)
+
+
+def _docker(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True)
+
+
+def docker_available() -> bool:
+    """True when a docker client answers and reaches an engine."""
+    try:
+        return _docker("info", "--format", "{{.ServerVersion}}").returncode == 0
+    except FileNotFoundError:
+        return False
+
+
+def remove_container_if_any(name: str) -> bool:
+    """Force-remove a container called ``name``; True when there was one."""
+    if _docker("container", "inspect", name).returncode != 0:
+        return False
+    _docker("container", "rm", "-f", name)
+    return True
+
+
+def had_oom_event(name: str, since: float, until: float) -> bool:
+    """Whether the daemon logged an ``oom`` event for a container called ``name`` in [since, until]."""
+    events = _docker("events", "--since", f"{since:.3f}", "--until", f"{until:.3f}", "--filter", "type=container",
+                     "--filter", "event=oom", "--filter", f"container={name}", "--format", "{{.Status}}")
+    return "oom" in events.stdout
+
+
+def timed_docker_run(command: list[str], container: str, log_path: Path,
+                     timeout_s: float | None) -> tuple[int | None, float, bool]:
+    """Run ``command`` with its output in ``log_path``: (exit code, wall seconds, timed out).
+
+    On a timeout the container is killed (``docker kill``) and the client given a grace period;
+    the wall time then includes the kill.
+    """
+    with log_path.open("wb") as log:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            exit_code: int | None = process.wait(timeout=timeout_s)
+            return exit_code, time.perf_counter() - start, False
+        except subprocess.TimeoutExpired:
+            _docker("kill", container)
+            try:
+                exit_code = process.wait(timeout=KILL_GRACE_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                exit_code = process.wait()
+            return exit_code, time.perf_counter() - start, True
+
+
+def _fresh_dir(path: Path) -> None:
+    """Empty (or create) ``path`` and make it world-writable, as the organizers' rmtree + chmod does."""
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    os.chmod(path, 0o777)
+
+
+def run_case(case: Path, team: str, image: str, work: Path, team_dir: Path, logs: Path,
+             settings: RunSettings) -> CaseResult:
+    """One case as the organizers run it, then the checks they skip."""
+    inputs, outputs = work / "inputs", work / "outputs"
+    if settings.fresh_dirs:
+        _fresh_dir(inputs)
+        _fresh_dir(outputs)
+    notes = []
+    if remove_container_if_any(team):
+        notes.append(f"removed a leftover container named {team} before the run")
+    shutil.copy(case, inputs)
+    before = set(os.listdir(outputs))
+    started = time.time()
+    exit_code, seconds, timed_out = timed_docker_run(
+        docker_run_command(team, image, inputs, outputs, settings), team, logs / f"{case.name}.log", settings.timeout_s)
+    oom = exit_code == SIGKILL_EXIT and had_oom_event(team, started - 1.0, time.time() + 1.0)
+    if remove_container_if_any(team):
+        notes.append(f"a container named {team} was left after the run (removed)")
+    input_present = (inputs / case.name).exists()
+    if input_present:
+        (inputs / case.name).unlink()
+    output = outputs / case.name
+    output_present = output.is_file()
+    new_outputs = sorted(set(os.listdir(outputs)) - before - {case.name})
+    if output_present:
+        shutil.move(output, team_dir / case.name)
+    outcome, detail = classify(case.name, exit_code, timed_out, oom, output_present, new_outputs, input_present)
+    return CaseResult(case.name, seconds, exit_code, outcome, "; ".join([detail, *notes]).strip("; "))
+
+
+def evaluate_team(team: str, image: str, cases: Sequence[Path], out_dir: Path, work: Path,
+                  settings: RunSettings) -> tuple[list[CaseResult], list[str]]:
+    """All cases of one team: (case results, team-level problems).
+
+    Writes the team folder, both CSVs and the logs; prints a line a case.
+    """
+    problems = []
+    if remove_container_if_any(team):
+        print(f"{team}: removed a leftover container named {team} before the run")
+    _fresh_dir(work / "inputs")
+    _fresh_dir(work / "outputs")
+    team_dir, logs = out_dir / team, out_dir / f"{team}_logs"
+    _fresh_dir(team_dir)
+    logs.mkdir(parents=True, exist_ok=True)
+    results = []
+    for case in cases:
+        result = run_case(case, team, image, work, team_dir, logs, settings)
+        results.append(result)
+        print(f"{team}  {result.case}  {result.seconds:8.2f} s  {result.outcome}  {result.detail}".rstrip(), flush=True)
+    write_running_time_csv(team_dir / f"{team}_running_time.csv", results)
+    write_outcomes_csv(team_dir / f"{team}_outcomes.csv", results)
+    leftovers = sorted(os.listdir(work / "outputs")) + sorted(os.listdir(work / "inputs"))
+    if leftovers:
+        print(f"{team}: left in the work folders after the last case: {', '.join(leftovers[:10])}")
+    try:
+        shutil.rmtree(work / "inputs")
+        shutil.rmtree(work / "outputs")
+    except OSError as error:
+        problems.append(f"cannot remove the work folders ({error}): the container wrote files this user may not "
+                        "delete, and the organizers' script would then skip every later team")
+    return results, problems
+
+
+def load_image(tarball: Path) -> bool:
+    """``docker image load`` a tarball; True when ``<team>:latest`` exists afterwards."""
+    team = team_name(tarball)
+    loaded = _docker("image", "load", "-i", str(tarball))
+    if _docker("image", "inspect", f"{team}:latest").returncode == 0:
+        return True
+    print(f"{tarball.name}: no image {team}:latest after loading ({(loaded.stdout + loaded.stderr).strip()}); "
+          "the organizers' docker run would fail (or pull from a registry) for every case", file=sys.stderr)
+    return False
+
+
+def add_parser(subparsers) -> None:
+    """Register ``time-eval`` on an ``argparse`` subparsers object (sets ``run`` to :func:`main`)."""
+    p = subparsers.add_parser(
+        "time-eval", help="time submission containers one case at a time, as the organizers do",
+        description=__doc__.split("\n\n")[0], epilog="Exit status: 0 all cases ok, 1 a case or image failed, "
+        "2 nothing could be run.")
+    p.add_argument("-i", "--cases-dir", type=Path, required=True, help="folder of case files (each is one run)")
+    p.add_argument("-o", "--out-dir", type=Path, required=True,
+                   help="writes <team>/<case>.npz, <team>/<team>_running_time.csv, <team>/<team>_outcomes.csv, <team>_logs/")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("-d", "--docker-dir", type=Path, help="folder of <team>.tar.gz files (every file is loaded)")
+    source.add_argument("--image", help="an image already loaded, e.g. litemedsam:latest (not removed afterwards)")
+    p.add_argument("--team", help="container / folder name with --image (default: the image name before ':')")
+    p.add_argument("--work-dir", type=Path, help="where inputs/ and outputs/ live (default <out-dir>/work)")
+    p.add_argument("--memory", default="8G", help="docker run -m (default 8G, as the organizers)")
+    p.add_argument("--docker-args", default="",
+                   help='extra docker run arguments, before the image, e.g. --docker-args="--network none -u 1000:1000"')
+    p.add_argument("--timeout", type=float, help="seconds a case may run before its container is killed (default none)")
+    p.add_argument("--fresh-dirs", action="store_true",
+                   help="correction: empty inputs/ and outputs/ before every case (the organizers do not)")
+    p.add_argument("--keep-image", action="store_true", help="do not docker rmi a loaded image afterwards")
+    p.set_defaults(run=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``time-eval`` from parsed arguments; returns the exit status described in the module doc."""
+    if not docker_available():
+        print("time-eval: no docker engine reachable (docker info failed)", file=sys.stderr)
+        return 2
+    cases = sorted(p for p in args.cases_dir.iterdir() if p.is_file()) if args.cases_dir.is_dir() else []
+    if not cases:
+        print(f"time-eval: no case files in {args.cases_dir}", file=sys.stderr)
+        return 2
+    settings = RunSettings(args.memory, tuple(shlex.split(args.docker_args)), args.timeout, args.fresh_dirs)
+    work = args.work_dir or args.out_dir / "work"
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    if args.image:
+        teams: list[tuple[Path | None, str]] = [(None, args.team or args.image.rsplit("/", 1)[-1].split(":")[0])]
+    else:
+        tarballs = sorted(p for p in args.docker_dir.iterdir() if p.is_file()) if args.docker_dir.is_dir() else []
+        if not tarballs:
+            print(f"time-eval: no tarballs in {args.docker_dir}", file=sys.stderr)
+            return 2
+        teams = [(tarball, team_name(tarball)) for tarball in tarballs]
+    failed = 0
+    for tarball, team in teams:  # one team at a time: load, run every case, remove the image
+        if tarball is not None and not load_image(tarball):
+            failed += 1
+            continue
+        image = args.image or f"{team}:latest"
+        results, problems = evaluate_team(team, image, cases, args.out_dir, work, settings)
+        bad = [r for r in results if r.outcome != OK]
+        failed += len(bad) + len(problems)
+        for problem in problems:
+            print(f"{team}: {problem}", file=sys.stderr)
+        print(f"{team}: {len(results) - len(bad)} ok, {len(bad)} failed, "
+              f"total {sum(r.seconds for r in results):.2f} s -> {args.out_dir / team}")
+        if tarball is not None and not args.keep_image:
+            _docker("rmi", image)
+    return 1 if failed else 0
