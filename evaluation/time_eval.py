@@ -245,6 +245,8 @@ def evaluate_team(team: str, image: str, cases: Sequence[Path], out_dir: Path, w
     try:
         shutil.rmtree(work / "inputs")
         shutil.rmtree(work / "outputs")
+        if not any(work.iterdir()):
+            work.rmdir()
     except OSError as error:
         problems.append(f"cannot remove the work folders ({error}): the container wrote files this user may not "
                         "delete, and the organizers' script would then skip every later team")

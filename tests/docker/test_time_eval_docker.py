@@ -1,0 +1,141 @@
+"""time-eval against a real docker engine, with a throwaway HARNESS TEST image (not a submission).
+
+The image is built from the local base image (docker/build-base.sh; override with
+MEDSAM_BASE_IMAGE) and its predict.sh acts by case-name prefix: copies the case to outputs/,
+fails, writes nothing, misnames, runs out of memory, sleeps, deletes its input, or writes only when
+a marker from an earlier case is still in outputs/. Skipped when no engine or base image is there.
+"""
+import argparse
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from evaluation import time_eval as te
+
+BASE_IMAGE = os.environ.get("MEDSAM_BASE_IMAGE", "medsam-base:bookworm")
+TEST_IMAGE = "medsam-harness-test:latest"
+
+PREDICT_SH = """\
+umask 0000
+for f in /workspace/inputs/*.npz; do
+    name=$(basename "$f")
+    case "$name" in
+        fail_*) exit 3 ;;
+        missing_*) ;;
+        misnamed_*) cp "$f" "/workspace/outputs/seg_$name" ;;
+        oom_*) python3 -c "b = bytearray(400 * 2**20); b[::4096] = b'x' * len(b[::4096])" ;;
+        slow_*) sleep 60 ;;
+        eat_*) rm "$f"; cp /dev/null "/workspace/outputs/$name" ;;
+        persist_*) if [ -e /workspace/outputs/marker ]; then cp "$f" /workspace/outputs/; \
+                   else : > /workspace/outputs/marker; fi ;;
+        *) cp "$f" /workspace/outputs/ ;;
+    esac
+done
+"""
+
+DOCKERFILE = """\
+ARG BASE_IMAGE
+FROM ${BASE_IMAGE}
+RUN useradd --uid 1000 --user-group --no-create-home --no-log-init --home-dir /tmp harness
+WORKDIR /workspace
+COPY predict.sh /workspace/predict.sh
+USER harness
+"""
+
+
+def _docker(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def test_image(tmp_path_factory) -> str:
+    if not te.docker_available():
+        pytest.skip("no docker engine reachable (install docker.io and start dockerd as root)")
+    if _docker("image", "inspect", BASE_IMAGE).returncode != 0:
+        pytest.skip(f"base image {BASE_IMAGE} not found: build it with docker/build-base.sh")
+    context = tmp_path_factory.mktemp("harness-image")
+    (context / "Dockerfile").write_text(DOCKERFILE)
+    (context / "predict.sh").write_text(PREDICT_SH)
+    built = _docker("build", "--network", "none", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", TEST_IMAGE, str(context))
+    assert built.returncode == 0, built.stderr
+    return TEST_IMAGE
+
+
+def _cases(folder: Path, *names: str) -> Path:
+    folder.mkdir()
+    for name in names:
+        (folder / name).write_bytes(b"not really an npz")
+    return folder
+
+
+def _time_eval(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    te.add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["time-eval", *argv])
+    return args.run(args)
+
+
+def _outcomes(out: Path, team: str) -> dict[str, str]:
+    lines = (out / team / f"{team}_outcomes.csv").read_text().splitlines()[1:]
+    return {line.split(",")[0]: line.split(",")[3] for line in lines}
+
+
+def test_each_failure_is_reported_and_fails_the_run(test_image, tmp_path):
+    cases = _cases(tmp_path / "cases", "a_ok.npz", "fail_x.npz", "missing_x.npz", "misnamed_x.npz", "eat_x.npz")
+    out = tmp_path / "out"
+    assert _time_eval("-i", str(cases), "-o", str(out), "--image", test_image, "--team", "harnesstest") == 1
+    assert _outcomes(out, "harnesstest") == {
+        "a_ok.npz": te.OK, "fail_x.npz": te.EXIT_NONZERO, "missing_x.npz": te.MISSING_OUTPUT,
+        "misnamed_x.npz": te.MISNAMED_OUTPUT, "eat_x.npz": te.INPUT_GONE}
+    assert (out / "harnesstest" / "a_ok.npz").read_bytes() == b"not really an npz"
+    times = (out / "harnesstest" / "harnesstest_running_time.csv").read_text().splitlines()
+    assert times[0] == "CaseName,RunningTime" and len(times) == 6
+    assert (out / "harnesstest_logs" / "fail_x.npz.log").exists()
+
+
+def test_oom_kill_and_timeout(test_image, tmp_path):
+    cases = _cases(tmp_path / "cases", "oom_x.npz", "slow_x.npz")
+    out = tmp_path / "out"
+    assert _time_eval("-i", str(cases), "-o", str(out), "--image", test_image, "--team", "harnesstest",
+                      "--memory", "64m", "--timeout", "3") == 1
+    assert _outcomes(out, "harnesstest") == {"oom_x.npz": te.OOM_KILLED, "slow_x.npz": te.TIMEOUT}
+    assert _docker("container", "inspect", "harnesstest").returncode != 0
+
+
+def test_outputs_survive_between_cases_unless_fresh_dirs(test_image, tmp_path):
+    cases = _cases(tmp_path / "cases", "persist_1.npz", "persist_2.npz")
+    out = tmp_path / "out"
+    _time_eval("-i", str(cases), "-o", str(out), "--image", test_image, "--team", "harnesstest")
+    assert _outcomes(out, "harnesstest") == {"persist_1.npz": te.MISSING_OUTPUT, "persist_2.npz": te.OK}
+    _time_eval("-i", str(cases), "-o", str(out), "--image", test_image, "--team", "harnesstest", "--fresh-dirs")
+    assert _outcomes(out, "harnesstest") == {"persist_1.npz": te.MISSING_OUTPUT, "persist_2.npz": te.MISSING_OUTPUT}
+
+
+def test_other_uid_no_network_and_a_leftover_container(test_image, tmp_path, capsys):
+    assert _docker("create", "--name", "harnesstest", test_image, "true").returncode == 0
+    cases = _cases(tmp_path / "cases", "a_ok.npz")
+    out = tmp_path / "out"
+    assert _time_eval("-i", str(cases), "-o", str(out), "--image", test_image, "--team", "harnesstest",
+                      "--docker-args=--network none -u 4242:4242") == 0
+    assert "removed a leftover container named harnesstest" in capsys.readouterr().out
+    assert (out / "harnesstest" / "a_ok.npz").stat().st_uid == 4242
+
+
+def test_tarballs_are_loaded_named_run_and_removed(test_image, tmp_path, capsys):
+    dockers = tmp_path / "dockers"
+    dockers.mkdir()
+    assert _docker("tag", test_image, "harnesstest:latest").returncode == 0
+    assert _docker("save", "-o", str(dockers / "HarnessTest.tar"), "harnesstest:latest").returncode == 0
+    (dockers / "Wrong.tar").write_bytes((dockers / "HarnessTest.tar").read_bytes())
+    cases = _cases(tmp_path / "cases", "a_ok.npz")
+    out = tmp_path / "out"
+    try:
+        # Wrong.tar loads as harnesstest:latest, not wrong:latest: reported, status 1.
+        assert _time_eval("-i", str(cases), "-o", str(out), "-d", str(dockers)) == 1
+        assert "no image wrong:latest" in capsys.readouterr().err
+        assert _outcomes(out, "harnesstest") == {"a_ok.npz": te.OK}
+        assert not (out / "wrong").exists()
+    finally:
+        _docker("rmi", "harnesstest:latest")
