@@ -47,6 +47,7 @@ TIMEOUT = "timeout"
 DOCKER_ERROR = "docker-error"
 INPUT_GONE = "input-gone"
 
+EPILOG = "Exit status: 0 all cases ok, 1 a case or an image failed, 2 nothing could be run."
 DOCKER_RUN_FAILED = 125  # `docker run` itself failed: name conflict, unknown image, bad option
 SIGKILL_EXIT = 137  # 128 + 9: the container's main process got SIGKILL (OOM killer, docker kill)
 KILL_GRACE_S = 30.0  # how long a killed container's `docker run` may take to return
@@ -265,11 +266,13 @@ def load_image(tarball: Path) -> bool:
 
 
 def add_parser(subparsers) -> None:
-    """Register ``time-eval`` on an ``argparse`` subparsers object (sets ``run`` to :func:`main`)."""
-    p = subparsers.add_parser(
-        "time-eval", help="time submission containers one case at a time, as the organizers do",
-        description=__doc__.split("\n\n")[0], epilog="Exit status: 0 all cases ok, 1 a case or image failed, "
-        "2 nothing could be run.")
+    """Register ``time-eval`` on the subparsers of ``python -m evaluation`` (sets ``run`` to :func:`main`)."""
+    configure(subparsers.add_parser("time-eval", help="time submission containers one case at a time, as the organizers do",
+                                    description=__doc__.split("\n\n")[0], epilog=EPILOG))
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    """Declare the ``time-eval`` arguments on ``p``."""
     p.add_argument("-i", "--cases-dir", type=Path, required=True, help="folder of case files (each is one run)")
     p.add_argument("-o", "--out-dir", type=Path, required=True,
                    help="writes <team>/<case>.npz, <team>/<team>_running_time.csv, <team>/<team>_outcomes.csv, <team>_logs/")
@@ -324,3 +327,10 @@ def main(args: argparse.Namespace) -> int:
         if tarball is not None and not args.keep_image:
             _docker("rmi", image)
     return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    _parser = argparse.ArgumentParser(prog="python -m evaluation.time_eval", description=__doc__.split("\n\n")[0],
+                                      epilog=EPILOG)
+    configure(_parser)
+    sys.exit(main(_parser.parse_args()))
