@@ -11,7 +11,7 @@ FROM ${BASE_IMAGE} AS build
 COPY build/wheelhouse/ /tmp/wheelhouse/
 COPY requirements.txt docker/slim-venv.sh docker/smoke_test.py /tmp/
 # pip runs from its wheel, so neither pip nor setuptools ends up in the venv; pip byte-compiles
-# what it installs. The .pth file puts /opt/app (the package, below) on the venv's path.
+# what it installs. The .pth file puts /workspace/src (the package, below) on the venv's path.
 RUN set -eu; \
     python3 -m venv --without-pip /opt/venv; \
     pip_wheel=$(ls /tmp/wheelhouse/pip-*.whl); \
@@ -19,14 +19,15 @@ RUN set -eu; \
         --no-cache-dir --disable-pip-version-check --no-warn-script-location -r /tmp/requirements.txt; \
     site=$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))'); \
     sh /tmp/slim-venv.sh /opt/venv "$site"; \
-    echo /opt/app > "$site/medsam-laptop-app.pth"; \
+    echo /workspace/src > "$site/medsam-laptop.pth"; \
     PYTHONDONTWRITEBYTECODE=1 /opt/venv/bin/python /tmp/smoke_test.py; \
     chmod -R a+rX /opt/venv
 
-COPY src/medsam_laptop/ /opt/app/medsam_laptop/
+# The repo's layout is kept (/workspace/src, /workspace/weights): paths relative to the package work.
+COPY src/medsam_laptop/ /workspace/src/medsam_laptop/
 # unchecked-hash: the .pyc files are used without stat-ing their sources at every start.
-RUN /opt/venv/bin/python -m compileall -q --invalidation-mode unchecked-hash /opt/app \
-    && chmod -R a+rX /opt/app
+RUN /opt/venv/bin/python -m compileall -q --invalidation-mode unchecked-hash /workspace/src \
+    && chmod -R a+rX /workspace/src
 
 # ---- run-time image --------------------------------------------------------------------------
 FROM ${BASE_IMAGE}
@@ -40,7 +41,7 @@ ENV PATH=/opt/venv/bin:$PATH \
 COPY --from=build /opt/venv/ /opt/venv/
 WORKDIR /workspace
 COPY weights/litemedsam/ /workspace/weights/litemedsam/
-COPY --from=build /opt/app/ /opt/app/
+COPY --from=build /workspace/src/ /workspace/src/
 COPY predict.sh /workspace/predict.sh
 USER medsam
 CMD ["/bin/bash", "-c", "sh predict.sh"]
