@@ -1,27 +1,24 @@
 """The organizers' docker timing harness (``CVPR24_time_eval.py``), with what it hides reported.
 
-Reproduced by default, for each team: ``docker image load`` of each file of the tarball folder (sorted;
-team = file name before the first '.', lowercased; image ``<team>:latest``), fresh ``inputs/`` and
-``outputs/`` folders (``chmod 777``) and a fresh ``<out>/<team>/`` folder; then for each case (every
-file of the case folder, sorted): copy that ONE case into ``inputs/``, time the whole
-``docker container run -m 8G --name <team> --rm -v .../inputs/:/workspace/inputs/
--v .../outputs/:/workspace/outputs/ <team>:latest /bin/bash -c "sh predict.sh"``, delete the case from
-``inputs/`` and move ``outputs/<case>`` into the team folder. Nothing else is emptied between cases:
-whatever the container leaves in ``inputs/`` or ``outputs/`` (a compiled-model cache, say) is there
-for the next case. Afterwards ``<team>_running_time.csv`` (columns CaseName, RunningTime) is written
-and the image removed (``docker rmi``).
+Reproduced by default, team by team: ``docker image load`` each file of the tarball folder (sorted;
+team = file name before the first '.', lowercased; image ``<team>:latest``); fresh ``inputs/``,
+``outputs/`` (``chmod 777``) and ``<out>/<team>/`` folders; for each case (every file of the case
+folder, sorted) copy that ONE case into ``inputs/``, time the whole ``docker container run -m 8G
+--name <team> --rm -v .../inputs/:/workspace/inputs/ -v .../outputs/:/workspace/outputs/
+<team>:latest /bin/bash -c "sh predict.sh"``, delete the case from ``inputs/`` and move
+``outputs/<case>`` into the team folder. Nothing else is emptied between cases: what a container
+leaves in ``inputs/`` or ``outputs/`` (a compiled-model cache, say) is there for the next case.
+Then ``<team>_running_time.csv`` (CaseName, RunningTime), the work folders are removed, and the
+image (``docker rmi``).
 
-Reported here and silently ignored there: a non-zero exit, an out-of-memory kill (exit 137 plus the
-daemon's ``oom`` event), a missing or misnamed output, an input the container deleted, a container
-left with the team's name (removed before a case, as it would make ``docker run`` fail), and, with
-``--timeout``, a case that ran too long (its container is killed). Details go to
-``<team>_outcomes.csv``; container output to ``<out>/<team>_logs/<case>.log``.
-Differences on purpose: the work folders live in ``--work-dir`` instead of the current directory,
-and only they are chmod-ed (the organizers chmod everything in the current directory); where the
-organizers' script would abort a team (a vanished input), the case is reported and the run goes on.
-
-Exit status: 0 when every case of every team is ``ok``; 1 when any case failed or an image could not
-be loaded; 2 when nothing could be run (no docker engine, no cases, no images).
+Reported here, ignored there: a non-zero exit, an out-of-memory kill (exit 137 plus the engine's
+``oom`` event), a missing or misnamed output, an input the container deleted, a container left
+with the team's name (removed first: it would make ``docker run`` fail), folders that a non-root
+organizer could not clean up (MedSAM issue 211), and with ``--timeout`` a case that ran too long.
+Details: ``<team>/<team>_outcomes.csv``; container output: ``<out>/<team>_logs/<case>.log``.
+Differences on purpose: the work folders live in ``--work-dir``, not the current directory, and only
+they are chmod-ed (the organizers chmod all of ``./*``); where the organizers' script would abort a
+team (a vanished input) the case is reported and the run goes on.
 """
 from __future__ import annotations
 
@@ -30,12 +27,14 @@ import csv
 import os
 import shlex
 import shutil
-import subprocess
+import stat
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
+
+from . import docker_engine as engine
 
 OK = "ok"
 MISSING_OUTPUT = "missing-output"
@@ -47,10 +46,10 @@ TIMEOUT = "timeout"
 DOCKER_ERROR = "docker-error"
 INPUT_GONE = "input-gone"
 
-EPILOG = "Exit status: 0 all cases ok, 1 a case or an image failed, 2 nothing could be run."
+EPILOG = ("Exit status: 0 when every case of every team is ok; 1 when a case failed, an image did not load "
+          "as <team>:latest or the work folders could not be cleaned up; 2 when nothing could be run.")
 DOCKER_RUN_FAILED = 125  # `docker run` itself failed: name conflict, unknown image, bad option
 SIGKILL_EXIT = 137  # 128 + 9: the container's main process got SIGKILL (OOM killer, docker kill)
-KILL_GRACE_S = 30.0  # how long a killed container's `docker run` may take to return
 
 
 @dataclass(frozen=True)
@@ -102,8 +101,7 @@ def classify(case: str, exit_code: int | None, timed_out: bool, oom_event: bool,
     if exit_code == DOCKER_RUN_FAILED:
         return DOCKER_ERROR, "docker run failed (exit 125), see the log"
     if exit_code != 0:
-        extra = "; output present" if output_present else ""
-        return EXIT_NONZERO, f"exit code {exit_code}{extra}"
+        return EXIT_NONZERO, f"exit code {exit_code}" + ("; output present" if output_present else "")
     if not input_present:
         return INPUT_GONE, "the container removed the input case (the organizers' script aborts the team)"
     if output_present:
@@ -131,54 +129,19 @@ def write_outcomes_csv(path: Path, results: Sequence[CaseResult]) -> None:
                           r.outcome, r.detail] for r in results)
 
 
-def _docker(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", *args], capture_output=True, text=True)
+def undeletable_by_others(folder: Path) -> list[str]:
+    """Folders under ``folder`` whose entries another non-root user could not delete (MedSAM issue 211).
 
-
-def docker_available() -> bool:
-    """True when a docker client answers and reaches an engine."""
-    try:
-        return _docker("info", "--format", "{{.ServerVersion}}").returncode == 0
-    except FileNotFoundError:
-        return False
-
-
-def remove_container_if_any(name: str) -> bool:
-    """Force-remove a container called ``name``; True when there was one."""
-    if _docker("container", "inspect", name).returncode != 0:
-        return False
-    _docker("container", "rm", "-f", name)
-    return True
-
-
-def had_oom_event(name: str, since: float, until: float) -> bool:
-    """Whether the daemon logged an ``oom`` event for a container called ``name`` in [since, until]."""
-    events = _docker("events", "--since", f"{since:.3f}", "--until", f"{until:.3f}", "--filter", "type=container",
-                     "--filter", "event=oom", "--filter", f"container={name}", "--format", "{{.Status}}")
-    return "oom" in events.stdout
-
-
-def timed_docker_run(command: list[str], container: str, log_path: Path,
-                     timeout_s: float | None) -> tuple[int | None, float, bool]:
-    """Run ``command`` with its output in ``log_path``: (exit code, wall seconds, timed out).
-
-    On a timeout the container is killed (``docker kill``) and the client given a grace period;
-    the wall time then includes the kill.
+    Deleting an entry needs write permission on its folder: a non-empty folder owned by a uid other
+    than this process's and not world-writable (a cache the container made with umask 022, say)
+    stops the organizers' cleanup when they run as a non-root user, and with it every later team.
     """
-    with log_path.open("wb") as log:
-        start = time.perf_counter()
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        try:
-            exit_code: int | None = process.wait(timeout=timeout_s)
-            return exit_code, time.perf_counter() - start, False
-        except subprocess.TimeoutExpired:
-            _docker("kill", container)
-            try:
-                exit_code = process.wait(timeout=KILL_GRACE_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                exit_code = process.wait()
-            return exit_code, time.perf_counter() - start, True
+    found = []
+    for root, dirs, files in os.walk(folder):
+        info = os.stat(root)
+        if (dirs or files) and info.st_uid != os.getuid() and not info.st_mode & stat.S_IWOTH:
+            found.append(f"{os.path.relpath(root, folder.parent)} (uid {info.st_uid}, mode {info.st_mode & 0o777:o})")
+    return found
 
 
 def _fresh_dir(path: Path) -> None:
@@ -197,15 +160,15 @@ def run_case(case: Path, team: str, image: str, work: Path, team_dir: Path, logs
         _fresh_dir(inputs)
         _fresh_dir(outputs)
     notes = []
-    if remove_container_if_any(team):
+    if engine.remove_container(team):
         notes.append(f"removed a leftover container named {team} before the run")
     shutil.copy(case, inputs)
     before = set(os.listdir(outputs))
     started = time.time()
-    exit_code, seconds, timed_out = timed_docker_run(
+    exit_code, seconds, timed_out = engine.timed_run(
         docker_run_command(team, image, inputs, outputs, settings), team, logs / f"{case.name}.log", settings.timeout_s)
-    oom = exit_code == SIGKILL_EXIT and had_oom_event(team, started - 1.0, time.time() + 1.0)
-    if remove_container_if_any(team):
+    oom = exit_code == SIGKILL_EXIT and engine.had_oom_event(team, started - 1.0, time.time() + 1.0)
+    if engine.remove_container(team):
         notes.append(f"a container named {team} was left after the run (removed)")
     input_present = (inputs / case.name).exists()
     if input_present:
@@ -216,7 +179,27 @@ def run_case(case: Path, team: str, image: str, work: Path, team_dir: Path, logs
     if output_present:
         shutil.move(output, team_dir / case.name)
     outcome, detail = classify(case.name, exit_code, timed_out, oom, output_present, new_outputs, input_present)
-    return CaseResult(case.name, seconds, exit_code, outcome, "; ".join([detail, *notes]).strip("; "))
+    return CaseResult(case.name, seconds, exit_code, outcome, "; ".join(filter(None, [detail, *notes])))
+
+
+def _clean_up(team: str, work: Path) -> list[str]:
+    """Report what the cases left in the work folders, then remove them; returns problems found."""
+    problems = []
+    leftovers = sorted(os.listdir(work / "outputs")) + sorted(os.listdir(work / "inputs"))
+    if leftovers:
+        print(f"{team}: left in the work folders after the last case: {', '.join(leftovers[:10])}")
+    locked = undeletable_by_others(work / "inputs") + undeletable_by_others(work / "outputs")
+    if locked:
+        problems.append(f"the container left folders another non-root user cannot empty: {', '.join(locked[:5])}; "
+                        "write with umask 0000 so that the organizers' cleanup works whoever runs it")
+    try:
+        shutil.rmtree(work / "inputs")
+        shutil.rmtree(work / "outputs")
+        if not any(work.iterdir()):
+            work.rmdir()
+    except OSError as error:
+        problems.append(f"cannot remove the work folders ({error}): the organizers' script would skip every later team")
+    return problems
 
 
 def evaluate_team(team: str, image: str, cases: Sequence[Path], out_dir: Path, work: Path,
@@ -225,8 +208,7 @@ def evaluate_team(team: str, image: str, cases: Sequence[Path], out_dir: Path, w
 
     Writes the team folder, both CSVs and the logs; prints a line a case.
     """
-    problems = []
-    if remove_container_if_any(team):
+    if engine.remove_container(team):
         print(f"{team}: removed a leftover container named {team} before the run")
     _fresh_dir(work / "inputs")
     _fresh_dir(work / "outputs")
@@ -240,29 +222,7 @@ def evaluate_team(team: str, image: str, cases: Sequence[Path], out_dir: Path, w
         print(f"{team}  {result.case}  {result.seconds:8.2f} s  {result.outcome}  {result.detail}".rstrip(), flush=True)
     write_running_time_csv(team_dir / f"{team}_running_time.csv", results)
     write_outcomes_csv(team_dir / f"{team}_outcomes.csv", results)
-    leftovers = sorted(os.listdir(work / "outputs")) + sorted(os.listdir(work / "inputs"))
-    if leftovers:
-        print(f"{team}: left in the work folders after the last case: {', '.join(leftovers[:10])}")
-    try:
-        shutil.rmtree(work / "inputs")
-        shutil.rmtree(work / "outputs")
-        if not any(work.iterdir()):
-            work.rmdir()
-    except OSError as error:
-        problems.append(f"cannot remove the work folders ({error}): the container wrote files this user may not "
-                        "delete, and the organizers' script would then skip every later team")
-    return results, problems
-
-
-def load_image(tarball: Path) -> bool:
-    """``docker image load`` a tarball; True when ``<team>:latest`` exists afterwards."""
-    team = team_name(tarball)
-    loaded = _docker("image", "load", "-i", str(tarball))
-    if _docker("image", "inspect", f"{team}:latest").returncode == 0:
-        return True
-    print(f"{tarball.name}: no image {team}:latest after loading ({(loaded.stdout + loaded.stderr).strip()}); "
-          "the organizers' docker run would fail (or pull from a registry) for every case", file=sys.stderr)
-    return False
+    return results, _clean_up(team, work)
 
 
 def add_parser(subparsers) -> None:
@@ -291,32 +251,38 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.set_defaults(run=main)
 
 
+def _teams(args: argparse.Namespace) -> list[tuple[Path | None, str]]:
+    """(tarball or None for --image, team name) in the organizers' order."""
+    if args.image:
+        return [(None, args.team or args.image.rsplit("/", 1)[-1].split(":")[0])]
+    tarballs = sorted(p for p in args.docker_dir.iterdir() if p.is_file()) if args.docker_dir.is_dir() else []
+    return [(tarball, team_name(tarball)) for tarball in tarballs]
+
+
 def main(args: argparse.Namespace) -> int:
-    """Run ``time-eval`` from parsed arguments; returns the exit status described in the module doc."""
-    if not docker_available():
+    """Run ``time-eval`` from parsed arguments; returns the exit status described in ``EPILOG``."""
+    if not engine.available():
         print("time-eval: no docker engine reachable (docker info failed)", file=sys.stderr)
         return 2
     cases = sorted(p for p in args.cases_dir.iterdir() if p.is_file()) if args.cases_dir.is_dir() else []
-    if not cases:
-        print(f"time-eval: no case files in {args.cases_dir}", file=sys.stderr)
+    teams = _teams(args)
+    if not cases or not teams:
+        print(f"time-eval: nothing to run ({len(cases)} case files in {args.cases_dir}, {len(teams)} images)",
+              file=sys.stderr)
         return 2
     settings = RunSettings(args.memory, tuple(shlex.split(args.docker_args)), args.timeout, args.fresh_dirs)
     work = args.work_dir or args.out_dir / "work"
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    if args.image:
-        teams: list[tuple[Path | None, str]] = [(None, args.team or args.image.rsplit("/", 1)[-1].split(":")[0])]
-    else:
-        tarballs = sorted(p for p in args.docker_dir.iterdir() if p.is_file()) if args.docker_dir.is_dir() else []
-        if not tarballs:
-            print(f"time-eval: no tarballs in {args.docker_dir}", file=sys.stderr)
-            return 2
-        teams = [(tarball, team_name(tarball)) for tarball in tarballs]
     failed = 0
     for tarball, team in teams:  # one team at a time: load, run every case, remove the image
-        if tarball is not None and not load_image(tarball):
-            failed += 1
-            continue
         image = args.image or f"{team}:latest"
+        if tarball is not None:
+            said = engine.load_image(tarball)
+            if not engine.image_exists(image):
+                print(f"{tarball.name}: no image {image} after loading ({said}); the organizers' docker run "
+                      "would fail (or pull from a registry) for every case", file=sys.stderr)
+                failed += 1
+                continue
         results, problems = evaluate_team(team, image, cases, args.out_dir, work, settings)
         bad = [r for r in results if r.outcome != OK]
         failed += len(bad) + len(problems)
@@ -325,7 +291,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"{team}: {len(results) - len(bad)} ok, {len(bad)} failed, "
               f"total {sum(r.seconds for r in results):.2f} s -> {args.out_dir / team}")
         if tarball is not None and not args.keep_image:
-            _docker("rmi", image)
+            engine.remove_image(image)
     return 1 if failed else 0
 
 

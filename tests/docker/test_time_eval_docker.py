@@ -2,8 +2,8 @@
 
 The image is built from the local base image (docker/build-base.sh; override with
 MEDSAM_BASE_IMAGE) and its predict.sh acts by case-name prefix: copies the case to outputs/,
-fails, writes nothing, misnames, runs out of memory, sleeps, deletes its input, or writes only when
-a marker from an earlier case is still in outputs/. Skipped when no engine or base image is there.
+fails, writes nothing, misnames, runs out of memory, sleeps, deletes its input, leaves a folder
+other users cannot empty, or writes only when a marker from an earlier case is still in outputs/. Skipped when no engine or base image is there.
 """
 import argparse
 import os
@@ -28,6 +28,8 @@ for f in /workspace/inputs/*.npz; do
         oom_*) python3 -c "b = bytearray(400 * 2**20); b[::4096] = b'x' * len(b[::4096])" ;;
         slow_*) sleep 60 ;;
         eat_*) rm "$f"; cp /dev/null "/workspace/outputs/$name" ;;
+        lock_*) (umask 022; mkdir -p /workspace/outputs/cache && : > /workspace/outputs/cache/blob); \
+                cp "$f" /workspace/outputs/ ;;
         persist_*) if [ -e /workspace/outputs/marker ]; then cp "$f" /workspace/outputs/; \
                    else : > /workspace/outputs/marker; fi ;;
         *) cp "$f" /workspace/outputs/ ;;
@@ -51,7 +53,7 @@ def _docker(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def test_image(tmp_path_factory) -> str:
-    if not te.docker_available():
+    if not te.engine.available():
         pytest.skip("no docker engine reachable (install docker.io and start dockerd as root)")
     if _docker("image", "inspect", BASE_IMAGE).returncode != 0:
         pytest.skip(f"base image {BASE_IMAGE} not found: build it with docker/build-base.sh")
@@ -121,6 +123,14 @@ def test_other_uid_no_network_and_a_leftover_container(test_image, tmp_path, cap
                       "--docker-args=--network none -u 4242:4242") == 0
     assert "removed a leftover container named harnesstest" in capsys.readouterr().out
     assert (out / "harnesstest" / "a_ok.npz").stat().st_uid == 4242
+
+
+def test_a_cache_other_users_cannot_clean_up_fails_the_team(test_image, tmp_path, capsys):
+    cases = _cases(tmp_path / "cases", "lock_x.npz")
+    out = tmp_path / "out"
+    assert _time_eval("-i", str(cases), "-o", str(out), "--image", test_image, "--team", "harnesstest") == 1
+    assert _outcomes(out, "harnesstest") == {"lock_x.npz": te.OK}
+    assert "outputs/cache (uid 1000, mode 755)" in capsys.readouterr().err
 
 
 def test_tarballs_are_loaded_named_run_and_removed(test_image, tmp_path, capsys):

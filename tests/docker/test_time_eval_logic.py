@@ -1,6 +1,7 @@
 """time-eval without a docker engine: team names, the command line, verdicts, CSVs, arguments."""
 import argparse
 import csv
+import os
 from pathlib import Path
 
 import pytest
@@ -97,11 +98,23 @@ def test_parser_wants_exactly_one_image_source():
 
 def test_main_exits_2_without_an_engine_or_cases(tmp_path, monkeypatch, capsys):
     args = _parse("-i", str(tmp_path / "none"), "-o", str(tmp_path / "out"), "--image", "x")
-    monkeypatch.setattr(te, "docker_available", lambda: False)
+    monkeypatch.setattr(te.engine, "available", lambda: False)
     assert te.main(args) == 2
-    monkeypatch.setattr(te, "docker_available", lambda: True)
+    monkeypatch.setattr(te.engine, "available", lambda: True)
     assert te.main(args) == 2
-    assert "no case files" in capsys.readouterr().err
+    assert "nothing to run (0 case files" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to hand a folder to another uid")
+def test_folders_another_user_cannot_empty_are_found(tmp_path):
+    outputs = tmp_path / "outputs"
+    for name, mode in (("private", 0o755), ("shared", 0o777), ("empty", 0o755)):
+        (outputs / name).mkdir(parents=True)
+        if name != "empty":
+            (outputs / name / "file").touch()
+        os.chown(outputs / name, 4242, 4242)
+        os.chmod(outputs / name, mode)
+    assert te.undeletable_by_others(outputs) == ["outputs/private (uid 4242, mode 755)"]
 
 
 def test_every_dockerfile_copy_source_is_in_the_build_context():
