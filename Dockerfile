@@ -23,7 +23,8 @@ RUN set -eu; \
     PYTHONDONTWRITEBYTECODE=1 /opt/venv/bin/python /tmp/smoke_test.py; \
     chmod -R a+rX /opt/venv
 
-# The repo's layout is kept (/workspace/src, /workspace/weights): paths relative to the package work.
+# The repo's layout is kept (/workspace/src beside /workspace/weights), so weights found relative to
+# the package's own location are found in the image too.
 COPY src/medsam_laptop/ /workspace/src/medsam_laptop/
 # unchecked-hash: the .pyc files are used without stat-ing their sources at every start.
 RUN /opt/venv/bin/python -m compileall -q --invalidation-mode unchecked-hash /workspace/src \
