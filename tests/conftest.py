@@ -26,3 +26,18 @@ def reference_dir() -> Path:
     if not REFERENCE.is_dir():
         pytest.skip(f"reference outputs not found under {REFERENCE} (set MEDSAM_SHARED)")
     return REFERENCE
+
+
+@pytest.fixture(scope="session")
+def ov_engine():
+    from medsam_laptop.engine import OpenVINOEngine
+
+    return OpenVINOEngine(REPO / "weights" / "litemedsam", precision="f32")
+
+
+@pytest.fixture(scope="session")
+def torch_engine():
+    pytest.importorskip("torch")
+    from medsam_laptop.torch_backend import TorchEngine
+
+    return TorchEngine("litemedsam")

@@ -37,6 +37,13 @@ def list_cases(input_dir: Path) -> list[Path]:
 def read_case(path: Path) -> Case:
     """Loads and validates one case without ever unpickling. Raises CaseError."""
     try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as err:
+        raise CaseError(f"cannot open ({err.strerror})") from None
+    if magic != b"PK\x03\x04":
+        raise CaseError("not an npz file (no zip header)")
+    try:
         with np.load(path, allow_pickle=False) as data:
             missing = {"imgs", "boxes"} - set(data.files)
             if missing:

@@ -83,6 +83,13 @@ class _SliceEmbeddings:
         return embedding
 
 
+def _z_ranges(boxes: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inclusive z_min, z_max (clipped to the volume) and the middle slice int((z_max - z_min) / 2 + z_min)."""
+    z_lo = np.clip(boxes[:, 2], 0, depth - 1).astype(int)
+    z_hi = np.clip(boxes[:, 5], 0, depth - 1).astype(int)
+    return z_lo, z_hi, ((z_hi - z_lo) / 2 + z_lo).astype(int)
+
+
 def segment_3d(engine: Engine, volume: np.ndarray, boxes: np.ndarray, timer: StageTimer) -> np.ndarray:
     """volume (D, H, W) uint8, boxes (N, 6) -> segs (D, H, W).
 
@@ -96,9 +103,7 @@ def segment_3d(engine: Engine, volume: np.ndarray, boxes: np.ndarray, timer: Sta
     timer.count("boxes", len(boxes))
     if len(boxes) == 0:
         return segs
-    z_lo = np.clip(boxes[:, 2], 0, depth - 1).astype(int)
-    z_hi = np.clip(boxes[:, 5], 0, depth - 1).astype(int)
-    z_mid = ((z_hi - z_lo) / 2 + z_lo).astype(int)
+    z_lo, z_hi, z_mid = _z_ranges(boxes, depth)
     with timer.stage("preprocess"):
         start_boxes = box_to_model(boxes[:, [0, 1, 3, 4]], height, width)
     up_slices = {z for lo, hi in zip(z_mid, z_hi) for z in range(lo, hi + 1)}
@@ -124,4 +129,32 @@ def segment_3d(engine: Engine, volume: np.ndarray, boxes: np.ndarray, timer: Sta
                     prompts[b] = start_boxes[b] if following is None else following
                     if z == z_mid[b]:
                         mid_prompts[b] = prompts[b]
+    return segs
+
+
+def segment_3d_per_box(engine: Engine, volume: np.ndarray, boxes: np.ndarray, timer: StageTimer) -> np.ndarray:
+    """The organizers' manner, for reference and benchmarks: one box at a time into its own temporary
+    volume, every slice encoded again for every box, one decoder call per slice. Same result as
+    `segment_3d`, far more work."""
+    depth, height, width = volume.shape
+    segs = np.zeros(volume.shape, dtype=output_dtype(len(boxes)))
+    timer.count("boxes", len(boxes))
+    z_lo, z_hi, z_mid = _z_ranges(boxes, depth)
+    for b, box in enumerate(boxes):
+        label = b + 1
+        start = box_to_model(box[None, [0, 1, 3, 4]], height, width)[0]
+        temp = np.zeros(volume.shape, dtype=bool)
+        order = [*range(z_mid[b], z_hi[b] + 1), *range(z_mid[b] - 1, z_lo[b] - 1, -1)]
+        for z in order:
+            neighbour = z - 1 if z > z_mid[b] else z + 1
+            prompt = None if z == z_mid[b] else prior_box(temp[neighbour], label)
+            with timer.stage("preprocess"):
+                x = model_input(volume[z])
+            with timer.stage("encode"):
+                embedding = engine.encode(x)
+            timer.count("slices_encoded")
+            boxes256 = (start if prompt is None else prompt)[None]
+            temp[z] = _decode_masks(engine, embedding, boxes256, height, width, timer)[0]
+        with timer.stage("postprocess"):
+            segs[temp] = label
     return segs

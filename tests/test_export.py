@@ -1,0 +1,47 @@
+"""The committed IR is what `export` produces, and its graphs compute what PyTorch computes."""
+import json
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+
+torch = pytest.importorskip("torch")
+ov = pytest.importorskip("openvino")
+
+from medsam_laptop.checkpoints import sha256_of  # noqa: E402
+from medsam_laptop.export import IR_FILES, export_litemedsam  # noqa: E402
+
+WEIGHTS = REPO / "weights" / "litemedsam"
+MANIFEST = json.loads((WEIGHTS / "manifest.json").read_text())
+
+
+def test_manifest_matches_committed_files():
+    for name in IR_FILES:
+        assert sha256_of(WEIGHTS / name) == MANIFEST["files"][name], name
+
+
+def test_export_regenerates_committed_ir_bit_for_bit(tmp_path):
+    if (torch.__version__, ov.__version__) != (MANIFEST["export"]["torch"], MANIFEST["export"]["openvino"]):
+        pytest.skip("bit-for-bit needs the torch and OpenVINO versions recorded in the manifest")
+    manifest = export_litemedsam(tmp_path)
+    assert manifest == MANIFEST
+
+
+@pytest.mark.parametrize("n_boxes", [1, 7])
+def test_decoder_graph_runs_any_number_of_boxes(n_boxes, torch_engine, ov_engine):
+    rng = np.random.default_rng(n_boxes)
+    image = rng.random((1, 3, 256, 256), dtype=np.float32)
+    corners = rng.uniform(0, 200, size=(n_boxes, 2))
+    boxes = np.concatenate([corners, corners + rng.uniform(5, 56, size=(n_boxes, 2))], axis=1).astype(np.float32)
+
+    embedding_torch = torch_engine.encode(image)
+    embedding_ov = ov_engine.encode(image)
+    np.testing.assert_allclose(embedding_ov, embedding_torch, atol=2e-4)
+
+    logits_torch = torch_engine.decode(embedding_torch, boxes)
+    logits_ov = ov_engine.decode(embedding_torch, boxes)
+    assert logits_ov.shape == (n_boxes, 256, 256)
+    np.testing.assert_allclose(logits_ov, logits_torch, atol=2e-3)
+    # A box decoded among others gives what it gives alone.
+    np.testing.assert_allclose(ov_engine.decode(embedding_torch, boxes[-1:])[0], logits_ov[-1], atol=1e-4)
