@@ -98,7 +98,13 @@ def _run_segs_to_nifti(args: argparse.Namespace) -> int:
     return 0
 
 
-SUBCOMMANDS: tuple[Callable, ...] = (_add_compute_metrics, _add_convert)
+def _add_time_eval(subparsers) -> None:
+    from .time_eval import add_parser
+
+    add_parser(subparsers)
+
+
+SUBCOMMANDS: tuple[Callable, ...] = (_add_compute_metrics, _add_time_eval, _add_convert)
 
 
 def build_parser() -> argparse.ArgumentParser:
