@@ -4,6 +4,7 @@ The data sets are never copied into the project (several licences forbid it); th
 ``../shared`` beside the clone, or from the folder named by ``MEDSAM_SHARED``.
 """
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,12 @@ def torch_engine():
     from medsam_laptop.torch_backend import TorchEngine
 
     return TorchEngine("litemedsam")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Shows the message a user gets for each kind of bad input (collected by test_bad_inputs)."""
+    messages = getattr(sys.modules.get("test_bad_inputs"), "MESSAGES", [])
+    if messages:
+        terminalreporter.section("what a user sees for each bad input")
+        for line in messages:
+            terminalreporter.write_line(line)

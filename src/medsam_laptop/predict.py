@@ -78,6 +78,8 @@ def run(options: PredictOptions, started: float) -> int:
         try:
             with timer.stage("read"):
                 case = read_case(path)
+            if len(case.boxes) == 0:
+                print(f"warning: {path.name}: no boxes; writing an empty segmentation", file=sys.stderr)
             segment = segment_3d if case.is_3d else segment_2d
             segs = segment(engine, case.image, case.boxes, timer)
             with timer.stage("write"):

@@ -13,9 +13,13 @@ PRIOR_BOX_MARGIN = 3  # px in 256-space added around the previous slice's mask (
 
 
 def resized_shape(height: int, width: int, target: int = MODEL_SIZE) -> tuple[int, int]:
-    """(h, w) of an image whose longest side is scaled to `target`."""
+    """(h, w) of an image whose longest side is scaled to `target`.
+
+    At least 1 px each: the organizers' rounding gives 0 for images over 512 times longer than wide,
+    on which their code crashes.
+    """
     scale = target * 1.0 / max(height, width)
-    return int(height * scale + 0.5), int(width * scale + 0.5)
+    return max(1, int(height * scale + 0.5)), max(1, int(width * scale + 0.5))
 
 
 def resize_longest_side(image: np.ndarray, target: int = MODEL_SIZE) -> np.ndarray:

@@ -1,4 +1,18 @@
 """PyTorch model definitions (export time only; the run time never imports torch)."""
-from .build import build_litemedsam, load_state_dict, model_registry
+from .build import (
+    build_litemedsam,
+    build_swin_litemedsam,
+    init_swin_from_litemedsam,
+    load_state_dict,
+    model_registry,
+    strip_unused_swin_keys,
+)
 
-__all__ = ["build_litemedsam", "load_state_dict", "model_registry"]
+__all__ = [
+    "build_litemedsam",
+    "build_swin_litemedsam",
+    "init_swin_from_litemedsam",
+    "load_state_dict",
+    "model_registry",
+    "strip_unused_swin_keys",
+]

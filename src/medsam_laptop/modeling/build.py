@@ -5,9 +5,10 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .mask_decoder import MaskDecoder
+from .mask_decoder import MaskDecoder, SwinMaskDecoder
 from .prompt_encoder import PromptEncoder
-from .sam import LiteMedSAM
+from .sam import LiteMedSAM, SwinLiteMedSAM
+from .swin import SwinEncoder
 from .tiny_vit import TinyViT
 from .transformer import TwoWayTransformer
 
@@ -18,6 +19,15 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if isinstance(checkpoint, dict) and isinstance(checkpoint.get("model"), dict):
         return checkpoint["model"]
     return checkpoint
+
+
+# Built by the authors' MaskDecoder_Prompt but never called: accepted in a checkpoint and dropped.
+SWIN_UNUSED_PREFIXES = ("mask_decoder.prompt1.", "mask_decoder.prompt2.")
+
+
+def strip_unused_swin_keys(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The authors' Swin-LiteMedSAM state_dict without the keys of the modules their decoder never runs."""
+    return {k: v for k, v in state_dict.items() if not k.startswith(SWIN_UNUSED_PREFIXES)}
 
 
 def _prompt_encoder() -> PromptEncoder:
@@ -49,6 +59,48 @@ def build_litemedsam(checkpoint: str | Path | None = None) -> LiteMedSAM:
     return model.eval()
 
 
+def build_swin_litemedsam(checkpoint: str | Path | None = None) -> SwinLiteMedSAM:
+    """Swin-LiteMedSAM as the authors build it; `checkpoint`: their .pth (bare or {"model": ...}),
+    loaded strictly after dropping the `prompt1` / `prompt2` keys."""
+    model = SwinLiteMedSAM(
+        image_encoder=SwinEncoder(
+            dims=(64, 128, 160, 320),
+            depths=(2, 2, 6, 2),
+            heads=(2, 4, 5, 10),
+            factors=(2, 2, 1, 1),
+            head_dim=32,
+            window_size=8,
+        ),
+        prompt_encoder=_prompt_encoder(),
+        mask_decoder=SwinMaskDecoder(
+            transformer_dim=256,
+            transformer=TwoWayTransformer(depth=2, embedding_dim=256, num_heads=8, mlp_dim=2048),
+            num_multimask_outputs=3,
+            iou_head_depth=3,
+            iou_head_hidden_dim=256,
+            skip_chans=(128, 160, 320, 320),
+        ),
+    )
+    if checkpoint is not None:
+        model.load_state_dict(strip_unused_swin_keys(load_state_dict(checkpoint)), strict=True)
+    return model.eval()
+
+
+def init_swin_from_litemedsam(lite_state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A Swin-LiteMedSAM state_dict that starts from LiteMedSAM's weights.
+
+    Every key with the same name and shape in both models is copied (the prompt encoder, the shared
+    decoder parts and the encoder's patch_embed and neck: 149 keys); every other tensor keeps a fresh
+    Swin-LiteMedSAM initialisation (seeded by the caller's torch RNG).
+    """
+    state = build_swin_litemedsam().state_dict()
+    for key, value in lite_state_dict.items():
+        if key in state and state[key].shape == value.shape:
+            state[key] = value.detach().clone()
+    return state
+
+
 model_registry: dict[str, Callable[..., nn.Module]] = {
     "litemedsam": build_litemedsam,
+    "swin-litemedsam": build_swin_litemedsam,
 }

@@ -47,3 +47,17 @@ class MLP(nn.Module):
         for i, layer in enumerate(self.layers):
             x = layer(x) if i == last else F.relu(layer(x))
         return x
+
+
+def conv_neck(in_chans: int, out_chans: int) -> nn.Sequential:
+    """1x1 conv, LayerNorm2d, 3x3 conv, LayerNorm2d (bias-free convs): (B, in_chans, H, W) -> (B, out_chans, H, W).
+
+    The neck of SAM-style encoders (keys `0`, `1`, `2`, `3`); Swin-LiteMedSAM's decoder reuses it to fuse
+    its skip features.
+    """
+    return nn.Sequential(
+        nn.Conv2d(in_chans, out_chans, kernel_size=1, bias=False),
+        LayerNorm2d(out_chans),
+        nn.Conv2d(out_chans, out_chans, kernel_size=3, padding=1, bias=False),
+        LayerNorm2d(out_chans),
+    )

@@ -1,12 +1,18 @@
-"""SAM's mask decoder as LiteMedSAM uses it: logits at 4x the embedding resolution (256 x 256)."""
+"""SAM's mask decoder as LiteMedSAM uses it (logits at 4x the embedding resolution, 256 x 256), and
+Swin-LiteMedSAM's, which upsamples with the encoder's skip features. Both share the two-way transformer,
+the output tokens, the hypernetwork MLPs and the IoU head (`TokenMaskDecoder`).
+"""
 import torch
 from torch import nn
 
-from .common import MLP, LayerNorm2d
+from .common import MLP, LayerNorm2d, conv_neck
 from .transformer import TwoWayTransformer
 
 
-class MaskDecoder(nn.Module):
+class TokenMaskDecoder(nn.Module):
+    """The part SAM-style decoders share: [iou token, mask tokens, prompts] through the two-way
+    transformer, then one hypernetwork MLP per mask token and an IoU head. Subclasses add the upscaling."""
+
     def __init__(
         self,
         transformer_dim: int,
@@ -20,13 +26,6 @@ class MaskDecoder(nn.Module):
         self.num_mask_tokens = num_multimask_outputs + 1
         self.iou_token = nn.Embedding(1, transformer_dim)
         self.mask_tokens = nn.Embedding(self.num_mask_tokens, transformer_dim)
-        self.output_upscaling = nn.Sequential(
-            nn.ConvTranspose2d(transformer_dim, transformer_dim // 4, kernel_size=2, stride=2),
-            LayerNorm2d(transformer_dim // 4),
-            nn.GELU(),
-            nn.ConvTranspose2d(transformer_dim // 4, transformer_dim // 8, kernel_size=2, stride=2),
-            nn.GELU(),
-        )
         self.output_hypernetworks_mlps = nn.ModuleList(
             MLP(transformer_dim, transformer_dim, transformer_dim // 8, 3) for _ in range(self.num_mask_tokens)
         )
@@ -63,6 +62,36 @@ class MaskDecoder(nn.Module):
         b, c, h, w = upscaled.shape
         return (hyper_in @ upscaled.reshape(b, c, h * w)).reshape(b, -1, h, w)
 
+    def predict(
+        self, hs: torch.Tensor, upscaled: torch.Tensor, multimask_output: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """hs: transformer tokens (B, N, C); upscaled: (B, C', H, W) -> logits (B, 1 or 3, H, W), IoU (B, 1 or 3)."""
+        iou_pred = self.iou_prediction_head(hs[:, 0, :])
+        masks = self.hypernetwork_masks(hs[:, 1 : 1 + self.num_mask_tokens, :], upscaled)
+        picked = slice(1, None) if multimask_output else slice(0, 1)
+        return masks[:, picked], iou_pred[:, picked]
+
+
+class MaskDecoder(TokenMaskDecoder):
+    """LiteMedSAM's decoder: two transposed convolutions take the 64 x 64 features to 256 x 256."""
+
+    def __init__(
+        self,
+        transformer_dim: int,
+        transformer: TwoWayTransformer,
+        num_multimask_outputs: int = 3,
+        iou_head_depth: int = 3,
+        iou_head_hidden_dim: int = 256,
+    ) -> None:
+        super().__init__(transformer_dim, transformer, num_multimask_outputs, iou_head_depth, iou_head_hidden_dim)
+        self.output_upscaling = nn.Sequential(
+            nn.ConvTranspose2d(transformer_dim, transformer_dim // 4, kernel_size=2, stride=2),
+            LayerNorm2d(transformer_dim // 4),
+            nn.GELU(),
+            nn.ConvTranspose2d(transformer_dim // 4, transformer_dim // 8, kernel_size=2, stride=2),
+            nn.GELU(),
+        )
+
     def forward(
         self,
         image_embeddings: torch.Tensor,
@@ -73,7 +102,67 @@ class MaskDecoder(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns mask logits (B, 1 or 3, 4h, 4w) and predicted IoU (B, 1 or 3)."""
         hs, src = self.run_transformer(image_embeddings, image_pe, sparse_prompt_embeddings, dense_prompt_embeddings)
-        iou_pred = self.iou_prediction_head(hs[:, 0, :])
-        masks = self.hypernetwork_masks(hs[:, 1 : 1 + self.num_mask_tokens, :], self.output_upscaling(src))
-        picked = slice(1, None) if multimask_output else slice(0, 1)
-        return masks[:, picked], iou_pred[:, picked]
+        return self.predict(hs, self.output_upscaling(src), multimask_output)
+
+
+class SwinMaskDecoder(TokenMaskDecoder):
+    """Swin-LiteMedSAM's decoder (the authors' `MaskDecoder_Prompt`, the part it runs).
+
+    `neck` fuses the encoder's 64 x 64 skip features cat(fs1, fs2, fs3) (800 channels) into 256 channels;
+    it does not depend on the prompts, so `fuse_skips` runs it once per image. `output_upscaling1` takes
+    cat(transformer features, fused) to 128 x 128, `output_upscaling2` takes cat(that, fs0) to 256 x 256.
+    The authors' module also builds `prompt1` / `prompt2`, which it never calls; they are not built here
+    (`load_swin_state_dict` drops their keys).
+    """
+
+    def __init__(
+        self,
+        transformer_dim: int,
+        transformer: TwoWayTransformer,
+        num_multimask_outputs: int = 3,
+        iou_head_depth: int = 3,
+        iou_head_hidden_dim: int = 256,
+        skip_chans: tuple[int, int, int, int] = (128, 160, 320, 320),
+    ) -> None:
+        super().__init__(transformer_dim, transformer, num_multimask_outputs, iou_head_depth, iou_head_hidden_dim)
+        self.neck = conv_neck(sum(skip_chans[1:]), transformer_dim)
+        self.output_upscaling1 = nn.Sequential(
+            nn.Conv2d(2 * transformer_dim, transformer_dim, kernel_size=1),
+            LayerNorm2d(transformer_dim),
+            nn.GELU(),
+            nn.ConvTranspose2d(transformer_dim, transformer_dim // 2, kernel_size=2, stride=2),
+            nn.GELU(),
+        )
+        self.output_upscaling2 = nn.Sequential(
+            nn.Conv2d(transformer_dim // 2 + skip_chans[0], transformer_dim // 4, kernel_size=1),
+            LayerNorm2d(transformer_dim // 4),
+            nn.GELU(),
+            nn.ConvTranspose2d(transformer_dim // 4, transformer_dim // 8, kernel_size=2, stride=2),
+            nn.GELU(),
+        )
+
+    def fuse_skips(self, fs1: torch.Tensor, fs2: torch.Tensor, fs3: torch.Tensor) -> torch.Tensor:
+        """(N, 160 / 320 / 320, 64, 64) -> (N, 256, 64, 64)."""
+        return self.neck(torch.cat([fs1, fs2, fs3], dim=1))
+
+    def forward(
+        self,
+        image_embeddings: torch.Tensor,
+        fine_skip: torch.Tensor,
+        fused_skips: torch.Tensor,
+        image_pe: torch.Tensor,
+        sparse_prompt_embeddings: torch.Tensor,
+        dense_prompt_embeddings: torch.Tensor,
+        multimask_output: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """image_embeddings (1 or B, 256, 64, 64); fine_skip = fs0 (1 or B, 128, 128, 128); fused_skips
+        (1 or B, 256, 64, 64) from `fuse_skips`; image_pe (1, 256, 64, 64); sparse (B, N, 256); dense
+        (B, 256, 64, 64). Image features of batch 1 are shared by all B prompts.
+
+        Returns mask logits (B, 1 or 3, 256, 256) and predicted IoU (B, 1 or 3).
+        """
+        hs, src = self.run_transformer(image_embeddings, image_pe, sparse_prompt_embeddings, dense_prompt_embeddings)
+        batch = src.shape[0]
+        x = self.output_upscaling1(torch.cat([src, fused_skips.expand(batch, -1, -1, -1)], dim=1))
+        x = self.output_upscaling2(torch.cat([x, fine_skip.expand(batch, -1, -1, -1)], dim=1))
+        return self.predict(hs, x, multimask_output)

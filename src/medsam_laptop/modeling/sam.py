@@ -1,8 +1,9 @@
-"""LiteMedSAM: TinyViT image encoder + SAM prompt encoder + SAM mask decoder, box prompts only."""
+"""The compositions: LiteMedSAM (TinyViT + SAM prompt encoder + SAM mask decoder, box prompts only) and
+Swin-LiteMedSAM (Swin encoder with skip features + the same prompt encoder + a skip-feature decoder)."""
 import torch
 from torch import nn
 
-from .mask_decoder import MaskDecoder
+from .mask_decoder import MaskDecoder, SwinMaskDecoder
 from .prompt_encoder import PromptEncoder
 
 
@@ -25,6 +26,55 @@ class LiteMedSAM(nn.Module):
         sparse, dense = self.prompt_encoder(points=None, boxes=boxes, masks=None)
         return self.mask_decoder(
             image_embeddings=embedding,
+            image_pe=self.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=False,
+        )
+
+
+class SwinLiteMedSAM(nn.Module):
+    """Swin-LiteMedSAM: Swin encoder with skip features + SAM prompt encoder + skip-feature mask decoder.
+
+    Prompts per box: the box, and optionally 4 positive points and a scribble mask (all in 256-space).
+    """
+
+    def __init__(self, image_encoder: nn.Module, prompt_encoder: PromptEncoder, mask_decoder: SwinMaskDecoder) -> None:
+        super().__init__()
+        self.image_encoder = image_encoder
+        self.prompt_encoder = prompt_encoder
+        self.mask_decoder = mask_decoder
+
+    def encode(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """image: (N, 3, 256, 256) float32, min-max normalised, zero-padded.
+
+        Returns the embedding (N, 256, 64, 64), fs0 (N, 128, 128, 128) and the fused skip features
+        (N, 256, 64, 64): everything the decoder needs from the image.
+        """
+        embedding, (fs0, fs1, fs2, fs3) = self.image_encoder(image)
+        return embedding, fs0, self.mask_decoder.fuse_skips(fs1, fs2, fs3)
+
+    def decode(
+        self,
+        embedding: torch.Tensor,
+        fine_skip: torch.Tensor,
+        fused_skips: torch.Tensor,
+        boxes: torch.Tensor,
+        points: torch.Tensor | None = None,
+        scribbles: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Image features of batch 1 (or B) from `encode`; boxes (B, 4) float [x0, y0, x1, y1]; points
+        (B, P, 2) float (x, y), all positive; scribbles (B, 1, 256, 256) float {0, 1}. Without points and
+        scribbles the box alone prompts the decoder.
+
+        Returns mask logits (B, 1, 256, 256) and predicted IoU (B, 1).
+        """
+        point_prompt = None if points is None else (points, torch.ones_like(points[..., 0]))
+        sparse, dense = self.prompt_encoder(points=point_prompt, boxes=boxes, masks=scribbles)
+        return self.mask_decoder(
+            image_embeddings=embedding,
+            fine_skip=fine_skip,
+            fused_skips=fused_skips,
             image_pe=self.prompt_encoder.get_dense_pe(),
             sparse_prompt_embeddings=sparse,
             dense_prompt_embeddings=dense,
