@@ -62,12 +62,11 @@ class TokenMaskDecoder(nn.Module):
         b, c, h, w = upscaled.shape
         return (hyper_in @ upscaled.reshape(b, c, h * w)).reshape(b, -1, h, w)
 
-    def predict(
-        self, hs: torch.Tensor, upscaled: torch.Tensor, multimask_output: bool
+    @staticmethod
+    def select_outputs(
+        masks: torch.Tensor, iou_pred: torch.Tensor, multimask_output: bool
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """hs: transformer tokens (B, N, C); upscaled: (B, C', H, W) -> logits (B, 1 or 3, H, W), IoU (B, 1 or 3)."""
-        iou_pred = self.iou_prediction_head(hs[:, 0, :])
-        masks = self.hypernetwork_masks(hs[:, 1 : 1 + self.num_mask_tokens, :], upscaled)
+        """(B, M, H, W), (B, M) -> the single-mask output (B, 1, ...) or the three multimask ones (B, 3, ...)."""
         picked = slice(1, None) if multimask_output else slice(0, 1)
         return masks[:, picked], iou_pred[:, picked]
 
@@ -102,7 +101,9 @@ class MaskDecoder(TokenMaskDecoder):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns mask logits (B, 1 or 3, 4h, 4w) and predicted IoU (B, 1 or 3)."""
         hs, src = self.run_transformer(image_embeddings, image_pe, sparse_prompt_embeddings, dense_prompt_embeddings)
-        return self.predict(hs, self.output_upscaling(src), multimask_output)
+        iou_pred = self.iou_prediction_head(hs[:, 0, :])
+        masks = self.hypernetwork_masks(hs[:, 1 : 1 + self.num_mask_tokens, :], self.output_upscaling(src))
+        return self.select_outputs(masks, iou_pred, multimask_output)
 
 
 class SwinMaskDecoder(TokenMaskDecoder):
@@ -165,4 +166,6 @@ class SwinMaskDecoder(TokenMaskDecoder):
         batch = src.shape[0]
         x = self.output_upscaling1(torch.cat([src, fused_skips.expand(batch, -1, -1, -1)], dim=1))
         x = self.output_upscaling2(torch.cat([x, fine_skip.expand(batch, -1, -1, -1)], dim=1))
-        return self.predict(hs, x, multimask_output)
+        iou_pred = self.iou_prediction_head(hs[:, 0, :])
+        masks = self.hypernetwork_masks(hs[:, 1 : 1 + self.num_mask_tokens, :], x)
+        return self.select_outputs(masks, iou_pred, multimask_output)
