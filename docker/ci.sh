@@ -6,7 +6,9 @@
 #      (docker/build.sh);
 #   3. the image under the organizers' command line, --network none, -u $(id -u):$(id -g) and
 #      -u 4242:4242, with equal segs (docker/check-image.sh);
-#   4. the organizers' harness from the tarball (docker image load, one container per case).
+#   4. the organizers' harness from the tarball (docker image load, one container per case);
+#   5. compute-metrics on its segs and on the pipeline's own run outside the container; fails when a
+#      container DSC falls below the local one (docker/ci_report.py), prints running times.
 # Cases: CI_CASES (file names, space-separated) from $MEDSAM_SHARED/data/cvpr24-format/imgs
 # (MEDSAM_SHARED defaults to the shared/ folder beside the clone).
 #
@@ -49,6 +51,20 @@ done
 # The organizers' path: load the tarball, time each case. --keep-image keeps the build cache warm.
 (cd "$REPO" && "$PYTHON" -m evaluation.time_eval -i "$OUT/cases" -o "$OUT/time-eval" \
     -d "$OUT/dockers" --keep-image) || die "time-eval from $TARBALL failed (see $OUT/time-eval)"
+
+# Scores: the container's segs against the pipeline's own run outside the container, same cases.
+mkdir -p "$OUT/gts"
+for name in $CASES; do cp "$SHARED/data/cvpr24-format/gts/$name" "$OUT/gts/"; done
+(cd "$REPO" && PYTHON=$PYTHON sh predict.sh "$OUT/cases" "$OUT/local-segs" 2>"$OUT/local-predict.log") \
+    || die "the pipeline outside the container failed (see $OUT/local-predict.log)"
+for run in container:"$OUT/time-eval/$TEAM" local:"$OUT/local-segs"; do
+    (cd "$REPO" && "$PYTHON" -m evaluation compute-metrics -q -s "${run#*:}" -g "$OUT/gts" \
+        -o "$OUT/metrics-${run%%:*}") >/dev/null
+done
+echo "ci.sh: metrics of the container run:"
+cat "$OUT/metrics-container/summary.md"
+"$PYTHON" "$REPO/docker/ci_report.py" "$OUT/time-eval/$TEAM" "$OUT/metrics-container/metrics.csv" \
+    "$OUT/metrics-local/metrics.csv" || die "container results fall short of the local run"
 
 echo "ci.sh: base image $BASE $(docker image inspect -f '{{.Size}}' "$BASE") bytes," \
     "$TEAM:latest $(docker image inspect -f '{{.Size}}' "$TEAM:latest") bytes," \
