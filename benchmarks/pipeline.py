@@ -1,0 +1,159 @@
+"""Side-by-side running time, as the organizers measure it: one cold process (or container) per case.
+
+    python benchmarks/pipeline.py [--per-group 2] [--image TEAM:latest] [--skip-baseline] [-o BENCHMARKS.md]
+
+Variants, each on the same cases in one run:
+  a  the PyTorch reference in the organizers' manner (`predict --backend torch --baseline`:
+     every slice re-encoded for every box, one decoder call per box, no cache);
+  b  this pipeline (`predict`, OpenVINO), the compiled-model cache kept between cases as in the harness;
+  c  with --image, the container through `evaluation time-eval` (the organizers' harness).
+Prints per-modality medians, the ratios b/a and c/a, the efficiency timer's stage medians, peak memory
+and the DSC/NSD of every variant against the ground truth, and writes them to a markdown file.
+"""
+import argparse
+import csv
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "src"), str(REPO)]
+
+from evaluation.compute_metrics import score_folder  # noqa: E402
+from evaluation.leaderboard import modality_of, summarize  # noqa: E402
+
+SHARED = Path(os.environ.get("MEDSAM_SHARED", REPO.parent / "shared"))
+STAGES = ("interpreter", "imports", "compile", "read", "preprocess", "encode", "decode", "postprocess", "write")
+
+
+def pick_cases(imgs: Path, per_group: int, extra: list[str]) -> list[str]:
+    by_group: dict[str, list[str]] = {}
+    for path in sorted(imgs.glob("*.npz")):
+        by_group.setdefault(modality_of(path.name), []).append(path.name)
+    chosen = [name for names in by_group.values() for name in names[:per_group]]
+    return sorted(set(chosen) | set(extra))
+
+
+def run_process(args: list[str]) -> tuple[float, float, int]:
+    """Wall seconds, peak RSS (GiB) and exit code of one child process."""
+    start = time.perf_counter()
+    child = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    return time.perf_counter() - start, usage.ru_maxrss / 2**20, os.waitstatus_to_exitcode(status)
+
+
+def run_per_case(cases: list[str], imgs: Path, work: Path, extra_args: list[str]) -> dict[str, tuple[float, float]]:
+    """One process per case, input folder holding that case only, output folder kept (as the harness)."""
+    inputs, outputs = work / "inputs", work / "outputs"
+    inputs.mkdir(parents=True)
+    outputs.mkdir()
+    results = {}
+    for name in cases:
+        shutil.copy(imgs / name, inputs / name)
+        seconds, peak, code = run_process(
+            [sys.executable, "-m", "medsam_laptop", "predict", "-i", str(inputs), "-o", str(outputs), *extra_args]
+        )
+        (inputs / name).unlink()
+        results[name] = (seconds, peak)
+        print(f"  {name}: {seconds:.2f} s, peak {peak:.2f} GiB, exit {code}", flush=True)
+    return results
+
+
+def run_container(cases: list[str], imgs: Path, work: Path, image: str) -> dict[str, tuple[float, float]]:
+    cases_dir = work / "cases"
+    cases_dir.mkdir(parents=True)
+    for name in cases:
+        shutil.copy(imgs / name, cases_dir / name)
+    subprocess.run([sys.executable, "-m", "evaluation", "time-eval", "-i", str(cases_dir), "-o", str(work / "out"),
+                    "--image", image, "--team", "bench"], cwd=REPO, check=False)
+    with open(work / "out" / "bench" / "bench_running_time.csv", newline="") as f:
+        times = {row["CaseName"]: float(row["RunningTime"]) for row in csv.DictReader(f)}
+    shutil.copytree(work / "out" / "bench", work / "outputs")
+    return {name: (times.get(name, float("nan")), float("nan")) for name in cases}
+
+
+def stage_medians(timer_csv: Path) -> dict[str, float]:
+    with open(timer_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {s: statistics.median(float(r[s]) for r in rows) for s in STAGES}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases-dir", type=Path, default=SHARED / "data" / "cvpr24-format")
+    parser.add_argument("--per-group", type=int, default=2)
+    parser.add_argument("--extra", nargs="*", default=["3DBox_CT_totalseg-modelgt_example-ct-sm.npz"],
+                        help="cases added to the selection (default: the 40-box 3D CT case)")
+    parser.add_argument("--image", help="also time this container image with the organizers' harness")
+    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("-o", "--out", type=Path, default=REPO / "BENCHMARKS.md")
+    args = parser.parse_args()
+
+    imgs, gts = args.cases_dir / "imgs", args.cases_dir / "gts"
+    cases = pick_cases(imgs, args.per_group, args.extra)
+    variants = {"b": ("this pipeline (OpenVINO f32)", [])}
+    if not args.skip_baseline:
+        variants = {"a": ("PyTorch reference, organizers' manner", ["--backend", "torch", "--baseline"]), **variants}
+    results, scores, stages = {}, {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for key, (label, extra) in variants.items():
+            print(f"{key}: {label}", flush=True)
+            results[key] = run_per_case(cases, imgs, Path(tmp, key), extra)
+            stages[key] = stage_medians(Path(tmp, key, "outputs", "efficiency_timer.csv"))
+        if args.image:
+            print(f"c: container {args.image} (time-eval)", flush=True)
+            variants["c"] = (f"container {args.image}, organizers' harness", [])
+            results["c"] = run_container(cases, imgs, Path(tmp, "c"), args.image)
+        for key in variants:
+            scored = score_folder(Path(tmp, key, "outputs"), gts, cases=cases)
+            scores[key] = {r.case: r for r in scored}
+    report = render(cases, variants, results, scores, stages)
+    args.out.write_text(report)
+    print(report)
+
+
+def render(cases, variants, results, scores, stages) -> str:
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    lines = [
+        "# Benchmarks", "",
+        f"Machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}. "
+        f"Produced by `python benchmarks/pipeline.py` on {time.strftime('%Y-%m-%d')}; every variant ran on the "
+        f"same {len(cases)} cases, one cold process (or container) per case, in one run.", "",
+        "Variants: " + "; ".join(f"**{k}** {v[0]}" for k, v in variants.items()) + ".", "",
+        "## Running time per case (median seconds per modality group)", "",
+        "| group | cases | " + " | ".join(variants) + " | " + " | ".join(f"{k}/a" for k in variants if k != "a" and "a" in variants) + " |",
+        "|---|---|" + "---|" * (len(variants) + sum(1 for k in variants if k != "a" and "a" in variants)),
+    ]
+    groups = sorted({modality_of(c) for c in cases})
+    for group in groups + ["all 2D", "all 3D"]:
+        members = [c for c in cases if modality_of(c) == group or group == f"all {c[:2]}"]
+        med = {k: statistics.median(results[k][c][0] for c in members) for k in variants}
+        ratios = [f"{med[k] / med['a']:.3f}" for k in variants if k != "a" and "a" in variants]
+        lines.append(f"| {group} | {len(members)} | " + " | ".join(f"{med[k]:.2f}" for k in variants)
+                     + " | " + " | ".join(ratios) + " |")
+    lines += ["", "## Per case (seconds; peak resident memory of the process in GiB)", "",
+              "| case | " + " | ".join(f"{k} s | {k} GiB" for k in variants) + " |",
+              "|---|" + "---|---|" * len(variants)]
+    for c in cases:
+        lines.append(f"| {c} | " + " | ".join(f"{results[k][c][0]:.2f} | {results[k][c][1]:.2f}" for k in variants) + " |")
+    lines += ["", "## Efficiency timer: median seconds per stage", "",
+              "| variant | " + " | ".join(STAGES) + " |", "|---|" + "---|" * len(STAGES)]
+    for k, med in stages.items():
+        lines.append(f"| {k} | " + " | ".join(f"{med[s]:.3f}" for s in STAGES) + " |")
+    lines += ["", "## Accuracy against the ground truth (DSC / NSD, mean of group means)", "",
+              "| group | " + " | ".join(variants) + " |", "|---|" + "---|" * len(variants)]
+    summaries = {k: {r.group: r for r in summarize((c, s.dsc, s.nsd) for c, s in scores[k].items())} for k in variants}
+    for group in next(iter(summaries.values())):
+        lines.append(f"| {group} | " + " | ".join(f"{summaries[k][group].dsc:.4f} / {summaries[k][group].nsd:.4f}"
+                                                 for k in variants) + " |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
