@@ -1,0 +1,63 @@
+"""Stage A: the Swin encoder learns LiteMedSAM's TinyViT image embedding (teacher run online).
+
+Loss: MSE between the student's and the teacher's (B, 256, 64, 64) embeddings, plus, when
+loss.match_stages is on, the MSE between the four stage outputs, whose shapes agree in both encoders:
+(B, 128, 128, 128), (B, 160, 64, 64), (B, 320, 64, 64), (B, 320, 64, 64).
+"""
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .augment import Augmentation
+from .config import expand_path
+from .data import DistillDataset
+from .loop import Batch, StepLosses, fit
+from .losses import feature_mse
+from .models import build_student, load_teacher
+
+
+def teacher_features(encoder: nn.Module, image: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """TinyViT: image (B, 3, 256, 256) -> embedding (B, 256, 64, 64) and its four stage outputs as
+    (B, C, r, r) maps (captured with forward hooks on `encoder.layers`)."""
+    stages: list[torch.Tensor] = []
+
+    def keep(_module: nn.Module, _inputs: tuple, tokens: torch.Tensor) -> None:
+        b, n, c = tokens.shape
+        r = int(round(n**0.5))
+        stages.append(tokens.reshape(b, r, r, c).permute(0, 3, 1, 2))
+
+    handles = [layer.register_forward_hook(keep) for layer in encoder.layers]
+    try:
+        embedding = encoder(image)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return embedding, stages
+
+
+def distill_losses(student: nn.Module, teacher: nn.Module, loss_config: dict) -> StepLosses:
+    """The step function of stage A: batch {"image": (B, 3, 256, 256)} -> {"loss", "embedding"[, "stages"]}."""
+
+    def step_losses(batch: Batch) -> dict[str, torch.Tensor]:
+        image = batch["image"]
+        with torch.no_grad():
+            t_embedding, t_stages = teacher_features(teacher, image)
+        s_embedding, s_stages = student(image)
+        losses = {"embedding": feature_mse(s_embedding, t_embedding)}
+        loss = loss_config["embedding_weight"] * losses["embedding"]
+        if loss_config["match_stages"]:
+            losses["stages"] = torch.stack([feature_mse(s, t) for s, t in zip(s_stages, t_stages)]).mean()
+            loss = loss + loss_config["stage_weight"] * losses["stages"]
+        return {"loss": loss, **losses}
+
+    return step_losses
+
+
+def run(config: dict, device: torch.device, resume: Path | None) -> Path:
+    """Stage A from a config (see configs/distill.json); returns the path of the last checkpoint."""
+    model = build_student(config["teacher"], config["seed"])
+    teacher = load_teacher(config["teacher"], device)
+    dataset = DistillDataset(expand_path(config["data_dir"]), Augmentation.from_config(config["augmentation"]))
+    step_losses = distill_losses(model.image_encoder, teacher.image_encoder, config["loss"])
+    return fit("distill", model, dataset, step_losses, config, device, resume)

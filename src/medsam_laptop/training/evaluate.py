@@ -1,0 +1,84 @@
+"""The final check of a trained checkpoint: export it, segment evaluation cases, score them.
+
+Each step is the project's own command line, run as a subprocess:
+`python -m medsam_laptop import-checkpoint` (OpenVINO IR under OUT/weights), `python -m medsam_laptop
+predict --model swin-litemedsam`, `python -m evaluation compute-metrics`; with `baseline`, LiteMedSAM's
+bundled IR is scored on the same cases. OUT/evaluation.json holds the mean DSC of each model and, with
+a baseline, whether the checkpoint clears the shipping bar (mean DSC at most 0.02 below LiteMedSAM's).
+"""
+import csv
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .config import REPO
+
+SHIP_MARGIN = 0.02
+
+
+def select_cases(cases_dir: Path, limit: int | None) -> list[str]:
+    """File names of imgs/*.npz; with `limit`, that many spread evenly over the sorted list."""
+    names = sorted(p.name for p in (cases_dir / "imgs").glob("*.npz"))
+    if limit is not None and limit < len(names):
+        names = [names[i] for i in sorted(set(np.linspace(0, len(names) - 1, limit).round().astype(int)))]
+    return names
+
+
+def link_cases(cases_dir: Path, names: list[str], out: Path) -> tuple[Path, Path]:
+    """OUT/inputs and OUT/gts holding symlinks to the chosen cases and their ground truth."""
+    folders = out / "inputs", out / "gts"
+    for folder, source in zip(folders, ("imgs", "gts")):
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            link = folder / name
+            if not link.exists():
+                link.symlink_to((cases_dir / source / name).resolve())
+    return folders
+
+
+def run_step(args: list[str]) -> int:
+    """Runs `python -m ARGS...` in the repository; returns its exit status."""
+    print("+ python -m " + " ".join(args), file=sys.stderr, flush=True)
+    return subprocess.run([sys.executable, "-m", *args], cwd=REPO).returncode
+
+
+def mean_dsc(metrics_csv: Path) -> float:
+    """Mean of the DSC column of compute-metrics' metrics.csv (empty, i.e. NaN, entries skipped)."""
+    with open(metrics_csv, newline="") as f:
+        values = [float(row["dsc"]) for row in csv.DictReader(f) if row["dsc"]]
+    return float(np.mean(values)) if values else math.nan
+
+
+def score(model: str, weights_dir: Path, inputs: Path, gts: Path, out: Path, threads: int) -> float:
+    """Segments `inputs` with `model` into OUT/segs/MODEL, scores into OUT/metrics/MODEL; returns mean DSC."""
+    segs, metrics = out / "segs" / model, out / "metrics" / model
+    predict = ["medsam_laptop", "predict", "-i", str(inputs), "-o", str(segs), "--model", model]
+    predict += ["--weights-dir", str(weights_dir)] + (["--threads", str(threads)] if threads else [])
+    if run_step(predict) not in (0, 1):  # 1: some case failed, which scores 0 below
+        raise RuntimeError(f"predict with {model} could not run")
+    if run_step(["evaluation", "compute-metrics", "-s", str(segs), "-g", str(gts), "-o", str(metrics), "-q"]):
+        raise RuntimeError(f"compute-metrics for {model} failed")
+    return mean_dsc(metrics / "metrics.csv")
+
+
+def evaluate(
+    checkpoint: Path, out: Path, cases_dir: Path, limit: int | None, threads: int, baseline: bool
+) -> dict:
+    """Exports, segments and scores; writes and returns OUT/evaluation.json's content."""
+    out.mkdir(parents=True, exist_ok=True)
+    weights = out / "weights"
+    if run_step(["medsam_laptop", "import-checkpoint", str(checkpoint), "--weights-dir", str(weights)]):
+        raise RuntimeError(f"import-checkpoint could not export {checkpoint}")
+    names = select_cases(cases_dir, limit)
+    inputs, gts = link_cases(cases_dir, names, out)
+    result: dict = {"checkpoint": str(checkpoint), "cases": names}
+    result["swin-litemedsam"] = score("swin-litemedsam", weights, inputs, gts, out, threads)
+    if baseline:
+        result["litemedsam"] = score("litemedsam", REPO / "weights", inputs, gts, out, threads)
+        result["ship"] = bool(result["swin-litemedsam"] >= result["litemedsam"] - SHIP_MARGIN)
+    (out / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result

@@ -1,0 +1,88 @@
+"""Stage B: the decoder parts new in Swin-LiteMedSAM learn masks from box, point and scribble prompts.
+
+Encoder from stage A, prompt encoder and shared decoder from LiteMedSAM; config["param_groups"] says
+what trains. Targets: the ground-truth object where the slice has labels, else the LiteMedSAM teacher's
+mask (logits > 0) for the item's random box. Loss per prompt: Dice + BCE + IoU-head regression,
+weighted by loss.pseudo_label_weight for teacher targets.
+"""
+from pathlib import Path
+
+import torch
+
+from ..modeling.sam import LiteMedSAM, SwinLiteMedSAM
+from .augment import Augmentation
+from .config import expand_path
+from .data import PromptDataset, PromptSampling
+from .loop import Batch, StepLosses, fit
+from .losses import bce_loss, dice_loss, iou_regression_loss
+from .models import build_student, load_teacher
+
+
+@torch.no_grad()
+def pseudo_labels(teacher: LiteMedSAM, image: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """image (B, 3, 256, 256), boxes (B, 4) in 256-space -> the teacher's masks (B, 256, 256) float {0, 1}."""
+    logits, _ = teacher.decode(teacher.encode(image), boxes)
+    return (logits[:, 0] > 0).float()
+
+
+def decode_batch(model: SwinLiteMedSAM, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every item's prompt on its own image -> logits (B, 256, 256) and IoU predictions (B,).
+
+    The encoder keeps no graph unless it trains; items prompted by the box alone and by box + points +
+    scribble are decoded in two calls.
+    """
+    encoder_trains = any(p.requires_grad for p in model.image_encoder.parameters())
+    with torch.set_grad_enabled(encoder_trains and torch.is_grad_enabled()):
+        embedding, (fs0, fs1, fs2, fs3) = model.image_encoder(batch["image"])
+    fused = model.mask_decoder.fuse_skips(fs1, fs2, fs3)
+    b = batch["image"].shape[0]
+    logits = torch.zeros(b, 256, 256, device=embedding.device)
+    iou = torch.zeros(b, device=embedding.device)
+    for with_prompts in (False, True):
+        rows = (batch["with_prompts"] == with_prompts).nonzero()[:, 0]
+        if len(rows) == 0:
+            continue
+        prompts = (batch["points"][rows], batch["scribble"][rows]) if with_prompts else (None, None)
+        out, pred = model.decode(embedding[rows], fs0[rows], fused[rows], batch["box"][rows], *prompts)
+        logits = logits.index_put((rows,), out[:, 0].float())
+        iou = iou.index_put((rows,), pred[:, 0].float())
+    return logits, iou
+
+
+def finetune_losses(model: SwinLiteMedSAM, teacher: LiteMedSAM, loss_config: dict) -> StepLosses:
+    """The step function of stage B: a PromptDataset batch -> {"loss", "dice", "bce", "iou", "pseudo"}."""
+
+    def step_losses(batch: Batch) -> dict[str, torch.Tensor]:
+        labelled = batch["labelled"]
+        target = batch["mask"]
+        if not labelled.all():
+            rows = (~labelled).nonzero()[:, 0]
+            target = target.index_put((rows,), pseudo_labels(teacher, batch["image"][rows], batch["box"][rows]))
+        logits, iou = decode_batch(model, batch)
+        weight = torch.where(labelled, 1.0, loss_config["pseudo_label_weight"])
+        weight = weight / weight.sum()
+        parts = {
+            "dice": dice_loss(logits, target),
+            "bce": bce_loss(logits, target),
+            "iou": iou_regression_loss(iou, logits, target),
+        }
+        losses = {name: (value * weight).sum() for name, value in parts.items()}
+        loss = sum(loss_config[f"{name}_weight"] * value for name, value in losses.items())
+        return {"loss": loss, **losses, "pseudo": (~labelled).float().mean()}
+
+    return step_losses
+
+
+def run(config: dict, device: torch.device, resume: Path | None) -> Path:
+    """Stage B from a config (see configs/finetune.json); returns the path of the last checkpoint."""
+    encoder = config["encoder_checkpoint"]
+    model = build_student(config["teacher"], config["seed"], expand_path(encoder) if encoder else None)
+    teacher = load_teacher(config["teacher"], device)
+    sampling = config["prompts"]
+    dataset = PromptDataset(
+        expand_path(config["data_dir"]),
+        Augmentation.from_config(config["augmentation"]),
+        PromptSampling(sampling["with_prompts"], sampling["prior_box"], tuple(sampling["random_box_size"])),
+    )
+    step_losses = finetune_losses(model, teacher, config["loss"])
+    return fit("finetune", model, dataset, step_losses, config, device, resume)
