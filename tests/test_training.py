@@ -17,6 +17,7 @@ from medsam_laptop.training.augment import Augmentation, augment  # noqa: E402
 from medsam_laptop.training.cli import main as training_main  # noqa: E402
 from medsam_laptop.training.config import ConfigError, check_training_data, default_config, load_config  # noqa: E402
 from medsam_laptop.training.data import DistillDataset, PromptDataset, PromptSampling  # noqa: E402
+from medsam_laptop.training.evaluate import leaderboard_average, select_cases  # noqa: E402
 from medsam_laptop.training.loop import StepBatches, load_checkpoint, lr_factor, trainable_groups  # noqa: E402
 from medsam_laptop.training.losses import bce_loss, dice_loss, iou_regression_loss, mask_iou  # noqa: E402
 from medsam_laptop.training.models import build_student  # noqa: E402
@@ -171,6 +172,20 @@ def test_guard_refuses_the_evaluation_set(tmp_path):
     assert training_main(["distill", "--data-dir", str(evaluation), "--steps", "1"]) == 2
     assert training_main(["finetune", "--set", f"data_dir={evaluation}"]) == 2
     assert check_training_data(tmp_path / "data" / "cvpr24-train") == tmp_path / "data" / "cvpr24-train"
+
+
+# --- evaluate's helpers (the command itself exports and segments: too slow for the suite) ----------------
+
+
+def test_evaluate_picks_cases_across_the_set_and_reads_the_leaderboard_average(tmp_path):
+    (tmp_path / "imgs").mkdir()
+    for i in range(10):
+        (tmp_path / "imgs" / f"case{i}.npz").touch()
+    assert select_cases(tmp_path, 3) == ["case0.npz", "case4.npz", "case9.npz"]
+    assert len(select_cases(tmp_path, None)) == 10 == len(select_cases(tmp_path, 50))
+    summary = tmp_path / "summary.csv"
+    summary.write_text("group,cases,dsc,nsd\n2DBox_CT,1,0.8,0.9\nmean of group means,2,0.7405,0.6582\n")
+    assert leaderboard_average(summary) == {"dsc": 0.7405, "nsd": 0.6582}
 
 
 # --- smoke runs --------------------------------------------------------------------------------------------

@@ -3,17 +3,19 @@
 Each step is the project's own command line, run as a subprocess:
 `python -m medsam_laptop import-checkpoint` (OpenVINO IR under OUT/weights), `python -m medsam_laptop
 predict --model swin-litemedsam`, `python -m evaluation compute-metrics`; with `baseline`, LiteMedSAM's
-bundled IR is scored on the same cases. OUT/evaluation.json holds the mean DSC of each model and, with
-a baseline, whether the checkpoint clears the shipping bar (mean DSC at most 0.02 below LiteMedSAM's).
+bundled IR is scored on the same cases. OUT/evaluation.json holds each model's leaderboard average (the mean of the modality
+groups' mean DSC and NSD) and, with a baseline, whether the checkpoint clears the shipping bar (mean
+DSC at most 0.02 below LiteMedSAM's).
 """
 import csv
 import json
-import math
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from evaluation.leaderboard import OVERALL
 
 from .config import REPO
 
@@ -46,15 +48,16 @@ def run_step(args: list[str]) -> int:
     return subprocess.run([sys.executable, "-m", *args], cwd=REPO).returncode
 
 
-def mean_dsc(metrics_csv: Path) -> float:
-    """Mean of the DSC column of compute-metrics' metrics.csv (empty, i.e. NaN, entries skipped)."""
-    with open(metrics_csv, newline="") as f:
-        values = [float(row["dsc"]) for row in csv.DictReader(f) if row["dsc"]]
-    return float(np.mean(values)) if values else math.nan
+def leaderboard_average(summary_csv: Path) -> dict[str, float]:
+    """{"dsc", "nsd"}: the mean of group means from compute-metrics' summary.csv."""
+    with open(summary_csv, newline="") as f:
+        row = next(row for row in csv.DictReader(f) if row["group"] == OVERALL)
+    return {"dsc": float(row["dsc"]), "nsd": float(row["nsd"])}
 
 
-def score(model: str, weights_dir: Path, inputs: Path, gts: Path, out: Path, threads: int) -> float:
-    """Segments `inputs` with `model` into OUT/segs/MODEL, scores into OUT/metrics/MODEL; returns mean DSC."""
+def score(model: str, weights_dir: Path, inputs: Path, gts: Path, out: Path, threads: int) -> dict[str, float]:
+    """Segments `inputs` with `model` into OUT/segs/MODEL, scores into OUT/metrics/MODEL; returns
+    the leaderboard average {"dsc", "nsd"}."""
     segs, metrics = out / "segs" / model, out / "metrics" / model
     predict = ["medsam_laptop", "predict", "-i", str(inputs), "-o", str(segs), "--model", model]
     predict += ["--weights-dir", str(weights_dir)] + (["--threads", str(threads)] if threads else [])
@@ -62,7 +65,7 @@ def score(model: str, weights_dir: Path, inputs: Path, gts: Path, out: Path, thr
         raise RuntimeError(f"predict with {model} could not run")
     if run_step(["evaluation", "compute-metrics", "-s", str(segs), "-g", str(gts), "-o", str(metrics), "-q"]):
         raise RuntimeError(f"compute-metrics for {model} failed")
-    return mean_dsc(metrics / "metrics.csv")
+    return leaderboard_average(metrics / "summary.csv")
 
 
 def evaluate(
@@ -79,6 +82,6 @@ def evaluate(
     result["swin-litemedsam"] = score("swin-litemedsam", weights, inputs, gts, out, threads)
     if baseline:
         result["litemedsam"] = score("litemedsam", REPO / "weights", inputs, gts, out, threads)
-        result["ship"] = bool(result["swin-litemedsam"] >= result["litemedsam"] - SHIP_MARGIN)
+        result["ship"] = result["swin-litemedsam"]["dsc"] >= result["litemedsam"]["dsc"] - SHIP_MARGIN
     (out / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
