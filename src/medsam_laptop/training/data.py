@@ -118,7 +118,8 @@ class PromptDataset(SliceDataset):
         image, labels = self.slice_of(index, rng)
         x = model_input(image)
         fg = foreground(x)
-        present = np.unique(labels)[1:] if labels is not None else np.zeros(0, dtype=np.int64)
+        present = np.unique(labels) if labels is not None else np.zeros(0, dtype=np.int64)
+        present = present[present > 0]
         if len(present):
             label = int(rng.choice(present))
             mask = labels == label
