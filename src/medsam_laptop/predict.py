@@ -25,20 +25,27 @@ class PredictOptions:
     cache_dir: Path | None = None
     weights_dir: Path = Path("weights")
     timing_csv: Path | None = None
+    prompts: str | None = None  # prompt mode (prompts.PROMPT_MODES); None: the model's default
 
 
 def engine_factory(options: PredictOptions) -> Callable[[], Engine]:
     """Imports the backend (charged to start-up imports) and returns what builds the engine (compile)."""
     if options.backend == "torch":
+        if options.model != "litemedsam":
+            raise UsageError(f"the torch backend runs the bundled litemedsam only, not {options.model}")
         from .torch_backend import TorchEngine
 
-        return lambda: TorchEngine(options.model, threads=options.threads)
-    from .engine import OpenVINOEngine
+        return lambda: TorchEngine(options.model, threads=options.threads, prompts=options.prompts)
+    from .engine import OpenVINOEngine, decoder_specs
 
     model_dir = options.weights_dir / options.model
     if not (model_dir / "encoder.xml").is_file():
-        raise UsageError(f"no OpenVINO IR for {options.model} in {model_dir}")
-    return lambda: OpenVINOEngine(model_dir, options.precision, options.threads, options.cache_dir)
+        hint = "" if options.model == "litemedsam" else " (convert its checkpoint with import-checkpoint)"
+        raise UsageError(f"no OpenVINO IR for {options.model} in {model_dir}{hint}")
+    modes = decoder_specs(model_dir)
+    if options.prompts is not None and options.prompts not in modes:
+        raise UsageError(f"{options.model} takes prompts {', '.join(modes)}, not {options.prompts}")
+    return lambda: OpenVINOEngine(model_dir, options.precision, options.threads, options.cache_dir, options.prompts)
 
 
 def _check_folders(options: PredictOptions) -> None:
@@ -81,7 +88,7 @@ def run(options: PredictOptions, started: float) -> int:
             if len(case.boxes) == 0:
                 print(f"warning: {path.name}: no boxes; writing an empty segmentation", file=sys.stderr)
             segment = segment_3d if case.is_3d else segment_2d
-            segs = segment(engine, case.image, case.boxes, timer)
+            segs = segment(engine, case.image, case.boxes, timer, case=path.name)
             with timer.stage("write"):
                 write_segs(options.output_dir, path.name, segs)
         except (CaseError, MemoryError, OSError) as err:

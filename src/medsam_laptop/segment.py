@@ -1,7 +1,10 @@
 """2D segmentation and 3D propagation on top of an engine (OpenVINO or PyTorch).
 
-An engine has `encode((1, 3, 256, 256) float32) -> (1, 256, 64, 64)` and
-`decode(embedding, boxes (B, 4) float32 in 256-space) -> logits (B, 256, 256)`.
+An engine has `encode((1, 3, 256, 256) float32) -> features` (LiteMedSAM: the (1, 256, 64, 64)
+embedding) and `decode(features, boxes (B, 4) float32 in 256-space) -> logits (B, 256, 256)`. An engine
+whose `prompts` is "box-points-scribble" (Swin-LiteMedSAM) also takes points (B, 4, 2) and scribbles
+(B, 1, 256, 256), made here from each box and the slice (`prompts.py`), seeded by case name, box index
+and, in 3D, slice.
 
 Results equal the organizers' per-box algorithm; the work differs: every slice is encoded once and
 shared by all boxes, and all boxes active on a slice are decoded in one call. Overlaps resolve as in the
@@ -12,27 +15,51 @@ from typing import Protocol
 import numpy as np
 
 from .cases import output_dtype
+from .engine import Features
+from .prompts import box_prompts, foreground
 from .timer import StageTimer
 from .transforms import box_to_model, logits_to_mask, model_input, prior_box
 
 MAX_BOXES_PER_CALL = 16  # decoder memory grows with the batch: 16 boxes need about 0.3 GB
-EMBEDDING_CACHE_SLICES = 128  # 4 MiB each: slices shared by the upward and downward sweeps
+EMBEDDING_CACHE_BYTES = 512 << 20  # slices shared by the upward and downward sweeps: 128 LiteMedSAM ones
 
 
 class Engine(Protocol):
-    def encode(self, image: np.ndarray) -> np.ndarray: ...
+    def encode(self, image: np.ndarray) -> Features: ...
 
-    def decode(self, embedding: np.ndarray, boxes: np.ndarray) -> np.ndarray: ...
+    def decode(self, features: Features, boxes: np.ndarray, *prompts: np.ndarray) -> np.ndarray: ...
+
+
+def _wants_prompts(engine: Engine) -> bool:
+    """Engines without a `prompts` attribute take boxes only."""
+    return getattr(engine, "prompts", "box") != "box"
+
+
+def _prompts(
+    engine: Engine, x: np.ndarray, boxes256: np.ndarray, keys: list[str], timer: StageTimer
+) -> tuple[np.ndarray, ...]:
+    """The extra decoder inputs for (B, 4) boxes on model input x: () or (points, scribbles)."""
+    if not _wants_prompts(engine):
+        return ()
+    with timer.stage("preprocess"):
+        return box_prompts(foreground(x), boxes256, keys)
 
 
 def _decode_masks(
-    engine: Engine, embedding: np.ndarray, boxes256: np.ndarray, height: int, width: int, timer: StageTimer
+    engine: Engine,
+    features: Features,
+    boxes256: np.ndarray,
+    height: int,
+    width: int,
+    timer: StageTimer,
+    prompts: tuple[np.ndarray, ...] = (),
 ) -> list[np.ndarray]:
-    """Decodes (B, 4) boxes in batches and returns B bool masks of shape (height, width)."""
+    """Decodes (B, 4) boxes (with their (B, ...) prompts, if any) in batches; returns B bool masks (height, width)."""
     masks = []
     for start in range(0, len(boxes256), MAX_BOXES_PER_CALL):
+        batch = slice(start, start + MAX_BOXES_PER_CALL)
         with timer.stage("decode"):
-            logits = engine.decode(embedding, boxes256[start : start + MAX_BOXES_PER_CALL])
+            logits = engine.decode(features, boxes256[batch], *(p[batch] for p in prompts))
         with timer.stage("postprocess"):
             masks.extend(logits_to_mask(lg, height, width) for lg in logits)
     return masks
@@ -42,8 +69,8 @@ def _paint(target: np.ndarray, mask: np.ndarray, label: int) -> None:
     np.maximum(target, label, out=target, where=mask)
 
 
-def segment_2d(engine: Engine, image: np.ndarray, boxes: np.ndarray, timer: StageTimer) -> np.ndarray:
-    """image (H, W, 3) uint8, boxes (N, 4) -> segs (H, W), label k for box k."""
+def segment_2d(engine: Engine, image: np.ndarray, boxes: np.ndarray, timer: StageTimer, case: str = "") -> np.ndarray:
+    """image (H, W, 3) uint8, boxes (N, 4) -> segs (H, W), label k for box k. `case` seeds the prompts."""
     height, width = image.shape[:2]
     segs = np.zeros((height, width), dtype=output_dtype(len(boxes)))
     timer.count("boxes", len(boxes))
@@ -55,32 +82,44 @@ def segment_2d(engine: Engine, image: np.ndarray, boxes: np.ndarray, timer: Stag
     with timer.stage("encode"):
         embedding = engine.encode(x)
     timer.count("slices_encoded")
-    for label, mask in enumerate(_decode_masks(engine, embedding, boxes256, height, width, timer), start=1):
+    prompts = _prompts(engine, x, boxes256, [f"{case}:{i}" for i in range(len(boxes))], timer)
+    for label, mask in enumerate(_decode_masks(engine, embedding, boxes256, height, width, timer, prompts), start=1):
         with timer.stage("postprocess"):
             _paint(segs, mask, label)
     return segs
 
 
 class _SliceEmbeddings:
-    """Encodes slices on demand and keeps those the downward sweep will need again (bounded)."""
+    """Encodes slices on demand and keeps those the downward sweep will need again (bounded in bytes).
+
+    `get` returns the slice's features and its model input (which the box-derived prompts need)."""
 
     def __init__(self, engine: Engine, volume: np.ndarray, keep: set[int], timer: StageTimer) -> None:
         self.engine, self.volume, self.keep, self.timer = engine, volume, keep, timer
-        self.cache: dict[int, np.ndarray] = {}
+        self.cache: dict[int, tuple[Features, np.ndarray]] = {}
+        self.cached_bytes = 0
 
-    def get(self, z: int) -> np.ndarray:
+    @staticmethod
+    def _nbytes(features: Features) -> int:
+        return sum(f.nbytes for f in ((features,) if isinstance(features, np.ndarray) else features))
+
+    def get(self, z: int) -> tuple[Features, np.ndarray]:
         if z in self.cache:
+            self.cached_bytes -= self._nbytes(self.cache[z][0])
             return self.cache.pop(z)
         with self.timer.stage("preprocess"):
             x = model_input(self.volume[z])
         with self.timer.stage("encode"):
-            embedding = self.engine.encode(x)
+            features = self.engine.encode(x)
         self.timer.count("slices_encoded")
         if z in self.keep:
-            if len(self.cache) >= EMBEDDING_CACHE_SLICES:
-                del self.cache[min(self.cache)]  # the downward sweep reaches the lowest slices last
-            self.cache[z] = embedding
-        return embedding
+            size = self._nbytes(features)
+            while self.cache and self.cached_bytes + size > EMBEDDING_CACHE_BYTES:
+                # the downward sweep reaches the lowest slices last
+                self.cached_bytes -= self._nbytes(self.cache.pop(min(self.cache))[0])
+            self.cache[z] = (features, x)
+            self.cached_bytes += size
+        return features, x
 
 
 def _z_ranges(boxes: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -90,8 +129,8 @@ def _z_ranges(boxes: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray, np
     return z_lo, z_hi, ((z_hi - z_lo) / 2 + z_lo).astype(int)
 
 
-def segment_3d(engine: Engine, volume: np.ndarray, boxes: np.ndarray, timer: StageTimer) -> np.ndarray:
-    """volume (D, H, W) uint8, boxes (N, 6) -> segs (D, H, W).
+def segment_3d(engine: Engine, volume: np.ndarray, boxes: np.ndarray, timer: StageTimer, case: str = "") -> np.ndarray:
+    """volume (D, H, W) uint8, boxes (N, 6) -> segs (D, H, W). `case` seeds the prompts.
 
     Each box starts on its middle slice with its own box, propagates up to z_max and then down from the
     middle to z_min (both inclusive); every further slice is prompted with the bounding box of the
@@ -120,7 +159,9 @@ def segment_3d(engine: Engine, volume: np.ndarray, boxes: np.ndarray, timer: Sta
             active = np.flatnonzero(active_at(z))
             if len(active) == 0:
                 continue
-            masks = _decode_masks(engine, embeddings.get(z), prompts[active], height, width, timer)
+            features, x = embeddings.get(z)
+            extra = _prompts(engine, x, prompts[active], [f"{case}:{b}:{z}" for b in active], timer)
+            masks = _decode_masks(engine, features, prompts[active], height, width, timer, extra)
             with timer.stage("postprocess"):
                 for b, mask in zip(active, masks):
                     label = int(b) + 1
@@ -135,7 +176,7 @@ def segment_3d(engine: Engine, volume: np.ndarray, boxes: np.ndarray, timer: Sta
 def segment_3d_per_box(engine: Engine, volume: np.ndarray, boxes: np.ndarray, timer: StageTimer) -> np.ndarray:
     """The organizers' manner, for reference and benchmarks: one box at a time into its own temporary
     volume, every slice encoded again for every box, one decoder call per slice. Same result as
-    `segment_3d`, far more work."""
+    `segment_3d`, far more work. Box prompts only (a LiteMedSAM baseline)."""
     depth, height, width = volume.shape
     segs = np.zeros(volume.shape, dtype=output_dtype(len(boxes)))
     timer.count("boxes", len(boxes))

@@ -5,22 +5,47 @@ import numpy as np
 import torch
 
 from .checkpoints import official_litemedsam_checkpoint
+from .engine import Features
 from .modeling import model_registry
 
 
 class TorchEngine:
-    def __init__(self, model: str = "litemedsam", checkpoint: Path | None = None, threads: int = 0) -> None:
+    """model: a registry name. LiteMedSAM defaults to the official weights; Swin-LiteMedSAM needs the
+    authors' checkpoint. prompts: "box" or, for Swin-LiteMedSAM, "box-points-scribble" (its default)."""
+
+    def __init__(
+        self,
+        model: str = "litemedsam",
+        checkpoint: Path | None = None,
+        threads: int = 0,
+        prompts: str | None = None,
+    ) -> None:
         if threads > 0:
             torch.set_num_threads(threads)
         if checkpoint is None and model == "litemedsam":
             checkpoint = official_litemedsam_checkpoint()
+        if checkpoint is None:
+            raise ValueError(f"{model} has no bundled weights: pass its checkpoint")
         self.model = model_registry[model](checkpoint)
+        modes = ("box",) if model == "litemedsam" else ("box-points-scribble", "box")
+        self.prompts = prompts or modes[0]
+        if self.prompts not in modes:
+            raise ValueError(f"{model} takes prompts {', '.join(modes)}, not {self.prompts!r}")
 
     @torch.inference_mode()
-    def encode(self, image: np.ndarray) -> np.ndarray:
-        return self.model.encode(torch.from_numpy(image)).numpy()
+    def encode(self, image: np.ndarray) -> Features:
+        out = self.model.encode(torch.from_numpy(image))
+        return out.numpy() if isinstance(out, torch.Tensor) else tuple(t.numpy() for t in out)
 
     @torch.inference_mode()
-    def decode(self, embedding: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        logits, _ = self.model.decode(torch.from_numpy(embedding), torch.from_numpy(boxes))
+    def decode(
+        self,
+        features: Features,
+        boxes: np.ndarray,
+        points: np.ndarray | None = None,
+        scribbles: np.ndarray | None = None,
+    ) -> np.ndarray:
+        tensors = [torch.from_numpy(f) for f in ((features,) if isinstance(features, np.ndarray) else features)]
+        prompts = [] if self.prompts == "box" else [torch.from_numpy(points), torch.from_numpy(scribbles)]
+        logits, _ = self.model.decode(*tensors, torch.from_numpy(boxes), *prompts)
         return logits[:, 0].numpy()

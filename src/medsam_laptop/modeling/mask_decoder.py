@@ -4,6 +4,7 @@ the output tokens, the hypernetwork MLPs and the IoU head (`TokenMaskDecoder`).
 """
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from .common import MLP, LayerNorm2d, conv_neck
 from .transformer import TwoWayTransformer
@@ -146,6 +147,15 @@ class SwinMaskDecoder(TokenMaskDecoder):
         """(N, 160 / 320 / 320, 64, 64) -> (N, 256, 64, 64)."""
         return self.neck(torch.cat([fs1, fs2, fs3], dim=1))
 
+    @staticmethod
+    def _upscale(stage: nn.Sequential, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        """stage(cat(x, skip)) with the leading 1x1 conv split by input channels: x (B, ...) and skip
+        (1 or B, ...) are convolved apart and added, so a batch-1 skip is convolved once and broadcast."""
+        conv = stage[0]
+        split = x.shape[1]
+        y = F.conv2d(x, conv.weight[:, :split]) + F.conv2d(skip, conv.weight[:, split:], conv.bias)
+        return stage[1:](y)
+
     def forward(
         self,
         image_embeddings: torch.Tensor,
@@ -158,14 +168,21 @@ class SwinMaskDecoder(TokenMaskDecoder):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """image_embeddings (1 or B, 256, 64, 64); fine_skip = fs0 (1 or B, 128, 128, 128); fused_skips
         (1 or B, 256, 64, 64) from `fuse_skips`; image_pe (1, 256, 64, 64); sparse (B, N, 256); dense
-        (B, 256, 64, 64). Image features of batch 1 are shared by all B prompts.
+        (B, 256, 64, 64).
+
+        Image features of batch 1 are shared by all B prompts by broadcasting (the authors' code fails on
+        more than one box). No `expand` to B: OpenVINO's CPU plugin mis-sizes the batch of such a graph
+        when the dense prompt comes from a scribble.
 
         Returns mask logits (B, 1 or 3, 256, 256) and predicted IoU (B, 1 or 3).
         """
-        hs, src = self.run_transformer(image_embeddings, image_pe, sparse_prompt_embeddings, dense_prompt_embeddings)
-        batch = src.shape[0]
-        x = self.output_upscaling1(torch.cat([src, fused_skips.expand(batch, -1, -1, -1)], dim=1))
-        x = self.output_upscaling2(torch.cat([x, fine_skip.expand(batch, -1, -1, -1)], dim=1))
+        output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
+        batch = sparse_prompt_embeddings.shape[0]
+        tokens = torch.cat([output_tokens.unsqueeze(0).expand(batch, -1, -1), sparse_prompt_embeddings], dim=1)
+        h, w = dense_prompt_embeddings.shape[2:]
+        hs, src = self.transformer(image_embeddings + dense_prompt_embeddings, image_pe, tokens)
+        src = src.transpose(1, 2).unflatten(2, (h, w))
+        x = self._upscale(self.output_upscaling2, self._upscale(self.output_upscaling1, src, fused_skips), fine_skip)
         iou_pred = self.iou_prediction_head(hs[:, 0, :])
         masks = self.hypernetwork_masks(hs[:, 1 : 1 + self.num_mask_tokens, :], x)
         return self.select_outputs(masks, iou_pred, multimask_output)
