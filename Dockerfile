@@ -41,7 +41,12 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1
 COPY --from=build /opt/venv/ /opt/venv/
 WORKDIR /workspace
-COPY weights/litemedsam/ /workspace/weights/litemedsam/
+# Every model under weights/: the bundled LiteMedSAM, and Swin-LiteMedSAM once a user has run
+# `python -m medsam_laptop import-checkpoint` on the host. MODEL picks the default (`docker run -e
+# MEDSAM_MODEL=...` overrides it per run).
+ARG MODEL=litemedsam
+ENV MEDSAM_MODEL=${MODEL}
+COPY weights/ /workspace/weights/
 COPY --from=build /workspace/src/ /workspace/src/
 COPY predict.sh /workspace/predict.sh
 USER medsam

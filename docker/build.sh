@@ -12,7 +12,8 @@
 # Prints the tarball path on standard output; progress goes to standard error.
 #
 # Usage: docker/build.sh TEAM [OUT_DIR]      (OUT_DIR defaults to <repo>/build/submission)
-# Environment: BASE_IMAGE, PYTHON (host python with pip, default python3).
+# Environment: BASE_IMAGE, PYTHON (host python with pip, default python3), MODEL (the image's default
+# model, a folder of weights/; default litemedsam).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,10 +33,11 @@ printf '%s' "$TEAM" | grep -Eq '^[a-z0-9][a-z0-9_-]*$' \
 command -v docker >/dev/null 2>&1 || die "docker client not found (apt-get install -y docker.io)"
 docker info >/dev/null 2>&1 || die "no Docker engine reachable (start one as root: dockerd >/tmp/dockerd.log 2>&1 &)"
 
-for path in requirements.txt predict.sh src/medsam_laptop/__main__.py weights/litemedsam; do
+MODEL=${MODEL:-litemedsam}
+for path in requirements.txt predict.sh src/medsam_laptop/__main__.py "weights/$MODEL/encoder.xml"; do
     [ -e "$REPO/$path" ] || die "$REPO/$path is missing: the image needs it"
 done
-unreadable=$(find "$REPO/predict.sh" "$REPO/src/medsam_laptop" "$REPO/weights/litemedsam" ! -perm -o+r | head -n 3)
+unreadable=$(find "$REPO/predict.sh" "$REPO/src/medsam_laptop" "$REPO/weights" ! -perm -o+r | head -n 3)
 [ -z "$unreadable" ] || die "not readable by other users (the image runs as uid 1000): $unreadable"
 
 # ---- 1. base image ----------------------------------------------------------------------------
@@ -77,7 +79,7 @@ fi
 
 # ---- 3. image ---------------------------------------------------------------------------------
 log "docker build --network none -t $TEAM:latest (base $BASE)"
-docker build --network none --build-arg BASE_IMAGE="$BASE" -t "$TEAM:latest" -f "$REPO/Dockerfile" "$REPO" >&2 \
+docker build --network none --build-arg BASE_IMAGE="$BASE" --build-arg MODEL="$MODEL" -t "$TEAM:latest" -f "$REPO/Dockerfile" "$REPO" >&2 \
     || die "docker build failed"
 IMAGE_ID=$(docker image inspect -f '{{.Id}}' "$TEAM:latest")
 log "image $TEAM:latest: $(docker image inspect -f '{{.Size}}' "$TEAM:latest") bytes ($IMAGE_ID)"

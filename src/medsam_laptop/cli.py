@@ -55,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
         help="swin-litemedsam: box-derived points and scribble besides the box (default), or the box alone; "
         "litemedsam takes boxes only",
     )
+    predict.add_argument(
+        "--baseline",
+        action="store_true",
+        help="the organizers' manner, for benchmarks: every slice encoded again for every box, one box per "
+        "decoder call (same masks, far slower)",
+    )
 
     export = commands.add_parser("export", help="regenerate the OpenVINO IR under weights/ from the checkpoint")
     export.add_argument("--model", choices=MODELS, default="litemedsam")
@@ -110,6 +116,7 @@ def main(argv: list[str] | None = None, started: float | None = None) -> int:
         weights_dir=args.weights_dir,
         timing_csv=args.timing_csv or args.output / "efficiency_timer.csv",
         prompts=args.prompts,
+        baseline=args.baseline,
     )
     try:
         return EXIT_CASE_FAILED if run(options, started) else 0

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Callable
 
 from .cases import CaseError, list_cases, read_case, write_segs
-from .segment import Engine, segment_2d, segment_3d
+from .segment import Engine, segment_2d, segment_2d_per_box, segment_3d, segment_3d_per_box
 from .timer import StageTimer, append_rows, case_row, interpreter_seconds, summary_line
 
 
@@ -26,6 +26,7 @@ class PredictOptions:
     weights_dir: Path = Path("weights")
     timing_csv: Path | None = None
     prompts: str | None = None  # prompt mode (prompts.PROMPT_MODES); None: the model's default
+    baseline: bool = False  # the organizers' manner: re-encode per box, one box per decoder call
 
 
 def engine_factory(options: PredictOptions) -> Callable[[], Engine]:
@@ -87,7 +88,10 @@ def run(options: PredictOptions, started: float) -> int:
                 case = read_case(path)
             if len(case.boxes) == 0:
                 print(f"warning: {path.name}: no boxes; writing an empty segmentation", file=sys.stderr)
-            segment = segment_3d if case.is_3d else segment_2d
+            if options.baseline:
+                segment = segment_3d_per_box if case.is_3d else segment_2d_per_box
+            else:
+                segment = segment_3d if case.is_3d else segment_2d
             segs = segment(engine, case.image, case.boxes, timer, case=path.name)
             with timer.stage("write"):
                 write_segs(options.output_dir, path.name, segs)
