@@ -123,7 +123,7 @@ def render(cases, variants, results, scores, stages) -> str:
     lines = [
         "# Benchmarks", "",
         f"Machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}. "
-        f"Produced by `python benchmarks/pipeline.py` on {time.strftime('%Y-%m-%d')}; every variant ran on the "
+        f"Produced by `python {' '.join(sys.argv)}` on {time.strftime('%Y-%m-%d')}; every variant ran on the "
         f"same {len(cases)} cases, one cold process (or container) per case, in one run.", "",
         "Variants: " + "; ".join(f"**{k}** {v[0]}" for k, v in variants.items()) + ".", "",
         "## Running time per case (median seconds per modality group)", "",
@@ -141,7 +141,9 @@ def render(cases, variants, results, scores, stages) -> str:
               "| case | " + " | ".join(f"{k} s | {k} GiB" for k in variants) + " |",
               "|---|" + "---|---|" * len(variants)]
     for c in cases:
-        lines.append(f"| {c} | " + " | ".join(f"{results[k][c][0]:.2f} | {results[k][c][1]:.2f}" for k in variants) + " |")
+        cells = [f"{results[k][c][0]:.2f} | " + ("—" if results[k][c][1] != results[k][c][1] else f"{results[k][c][1]:.2f}")
+                 for k in variants]
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
     lines += ["", "## Efficiency timer: median seconds per stage", "",
               "| variant | " + " | ".join(STAGES) + " |", "|---|" + "---|" * len(STAGES)]
     for k, med in stages.items():
