@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import openvino as ov
 
+from .segment import Features
+
 PRECISIONS = ("f32", "bf16", "f16")
-Features = np.ndarray | tuple[np.ndarray, ...]
 
 
 def decoder_specs(model_dir: Path) -> dict[str, dict]:

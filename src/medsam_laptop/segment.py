@@ -15,13 +15,15 @@ from typing import Protocol
 import numpy as np
 
 from .cases import output_dtype
-from .engine import Features
 from .prompts import box_prompts, foreground
 from .timer import StageTimer
 from .transforms import box_to_model, logits_to_mask, model_input, prior_box
 
 MAX_BOXES_PER_CALL = 16  # decoder memory grows with the batch: 16 boxes need about 0.3 GB
 EMBEDDING_CACHE_BYTES = 512 << 20  # slices shared by the upward and downward sweeps: 128 LiteMedSAM ones
+
+
+Features = np.ndarray | tuple[np.ndarray, ...]  # what an engine's encoder returns: one array, or several
 
 
 class Engine(Protocol):

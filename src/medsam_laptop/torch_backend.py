@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from .checkpoints import official_litemedsam_checkpoint
-from .engine import Features
+from .segment import Features
 from .modeling import model_registry
 
 
