@@ -42,10 +42,12 @@ ENV PATH=/opt/venv/bin:$PATH \
 COPY --from=build /opt/venv/ /opt/venv/
 WORKDIR /workspace
 # Every model under weights/: the bundled LiteMedSAM, and Swin-LiteMedSAM once a user has run
-# `python -m medsam_laptop import-checkpoint` on the host. MODEL picks the default (`docker run -e
-# MEDSAM_MODEL=...` overrides it per run).
+# `python -m medsam_laptop import-checkpoint` on the host. MODEL and PRECISION pick the defaults
+# (`docker run -e MEDSAM_MODEL=... -e MEDSAM_PRECISION=...` override them per run).
 ARG MODEL=litemedsam
-ENV MEDSAM_MODEL=${MODEL}
+ARG PRECISION=f32
+ENV MEDSAM_MODEL=${MODEL} \
+    MEDSAM_PRECISION=${PRECISION}
 COPY weights/ /workspace/weights/
 COPY --from=build /workspace/src/ /workspace/src/
 COPY predict.sh /workspace/predict.sh

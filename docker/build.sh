@@ -13,7 +13,7 @@
 #
 # Usage: docker/build.sh TEAM [OUT_DIR]      (OUT_DIR defaults to <repo>/build/submission)
 # Environment: BASE_IMAGE, PYTHON (host python with pip, default python3), MODEL (the image's default
-# model, a folder of weights/; default litemedsam).
+# model, a folder of weights/; default litemedsam), PRECISION (the image's default precision; default f32).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,6 +34,7 @@ command -v docker >/dev/null 2>&1 || die "docker client not found (apt-get insta
 docker info >/dev/null 2>&1 || die "no Docker engine reachable (start one as root: dockerd >/tmp/dockerd.log 2>&1 &)"
 
 MODEL=${MODEL:-litemedsam}
+PRECISION=${PRECISION:-f32}
 for path in requirements.txt predict.sh src/medsam_laptop/__main__.py "weights/$MODEL/encoder.xml"; do
     [ -e "$REPO/$path" ] || die "$REPO/$path is missing: the image needs it"
 done
@@ -79,7 +80,7 @@ fi
 
 # ---- 3. image ---------------------------------------------------------------------------------
 log "docker build --network none -t $TEAM:latest (base $BASE)"
-docker build --network none --build-arg BASE_IMAGE="$BASE" --build-arg MODEL="$MODEL" -t "$TEAM:latest" -f "$REPO/Dockerfile" "$REPO" >&2 \
+docker build --network none --build-arg BASE_IMAGE="$BASE" --build-arg MODEL="$MODEL" --build-arg PRECISION="$PRECISION" -t "$TEAM:latest" -f "$REPO/Dockerfile" "$REPO" >&2 \
     || die "docker build failed"
 IMAGE_ID=$(docker image inspect -f '{{.Id}}' "$TEAM:latest")
 log "image $TEAM:latest: $(docker image inspect -f '{{.Size}}' "$TEAM:latest") bytes ($IMAGE_ID)"

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Show that a submission image works as the organizers run it and under the variants they may use.
 #
-# Runs `python -m evaluation.time_eval` (one container per case) over CASES_DIR four times:
+# Runs `python -m evaluation.time_eval` (one container per case) over CASES_DIR five times:
 #   official    the organizers' exact command line (-m 8G --name <team> --rm, the two mounts,
 #               /bin/bash -c "sh predict.sh"), inputs/ and outputs/ kept between cases
 #   no-network  the same plus --network none
 #   host-user   the same plus -u $(id -u):$(id -g)
 #   other-user  the same plus -u 4242:4242 (neither the image's user nor the caller: a non-root
 #               organizer's uid, with the harness's chmod 777 folders)
-# then checks that every variant wrote the same segs as the official run. Keep CASES_DIR small: each
+#   int8        the same plus -e MEDSAM_PRECISION=int8 (the quantized encoder)
+# then checks that the first three variants wrote the same segs as the official run, and int8 segs of
+# the same shapes (INT8 masks may differ slightly). Keep CASES_DIR small: each
 # case costs one container start per variant.
 #
 # Usage: docker/check-image.sh IMAGE CASES_DIR [OUT_DIR]   (OUT_DIR defaults to <repo>/build/check-image)
@@ -44,9 +46,10 @@ run_variant official ""
 run_variant no-network "--network none"
 run_variant host-user "-u $(id -u):$(id -g)"
 run_variant other-user "-u 4242:4242"
+run_variant int8 "-e MEDSAM_PRECISION=int8"
 
 "$PYTHON" - "$OUT" <<'EOF' || failed=1
-"""Every variant's segs equal the official run's, case by case."""
+"""Every variant's segs equal the official run's, case by case; int8's have the same shapes."""
 import sys
 from pathlib import Path
 
@@ -60,10 +63,14 @@ for variant in ("no-network", "host-user", "other-user"):
         other = out / variant / seg.parent.name / seg.name
         if not other.is_file() or not np.array_equal(np.load(seg)["segs"], np.load(other)["segs"]):
             mismatches.append(f"{variant}/{seg.name}")
+for seg in official:
+    other = out / "int8" / seg.parent.name / seg.name
+    if not other.is_file() or np.load(other)["segs"].shape != np.load(seg)["segs"].shape:
+        mismatches.append(f"int8/{seg.name}")
 print(f"check-image.sh: {len(official)} official segs; variants differing or missing: {mismatches or 'none'}",
       file=sys.stderr)
 sys.exit(1 if mismatches or not official else 0)
 EOF
 
 [ "$failed" = 0 ] || die "some variants failed; logs under $OUT/*/<team>_logs"
-echo "check-image.sh: $IMAGE passed all four variants" >&2
+echo "check-image.sh: $IMAGE passed all five variants" >&2

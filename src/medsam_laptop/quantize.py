@@ -1,0 +1,76 @@
+"""INT8 encoder: NNCF post-training quantization of an exported f32 encoder IR.
+
+Calibration images are the model inputs of a training folder (never the evaluation set): every 2D
+case, and for each 3D case one slice inside each box's z-range (picked with a fixed seed), all
+preprocessed exactly as at inference. The result is `encoder-int8.xml/.bin` beside the f32 IR, and
+`int8.json` records how it was made (NNCF and OpenVINO versions, the calibration images, sha256s).
+Only the encoder is quantized: it is most of the compute, and the decoder's logits decide mask edges.
+Export-time only (needs nncf); `predict --precision int8` runs the result.
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+import openvino as ov
+
+from .cases import read_case
+from .checkpoints import package_version, sha256_of
+from .training.config import check_training_data
+from .transforms import model_input
+
+INT8_FILES = ("encoder-int8.xml", "encoder-int8.bin")
+SEED = 0
+
+
+def calibration_items(data_dir: Path) -> list[tuple[str, int | None]]:
+    """(case file name, slice index or None for 2D) of every calibration image, in a fixed order."""
+    rng = np.random.default_rng(SEED)
+    items = []
+    for path in sorted((check_training_data(data_dir) / "imgs").glob("*.npz")):
+        case = read_case(path)
+        if not case.is_3d:
+            items.append((path.name, None))
+            continue
+        for box in case.boxes:  # (x0, y0, z0, x1, y1, z1)
+            z0, z1 = np.clip(box[[2, 5]], 0, case.image.shape[0] - 1).astype(int)
+            items.append((path.name, int(rng.integers(z0, max(z0, z1) + 1))))
+    return items
+
+
+def calibration_inputs(data_dir: Path, items: list[tuple[str, int | None]]) -> list[np.ndarray]:
+    """(1, 3, 256, 256) float32 model inputs of `items`."""
+    inputs = []
+    for name, z in items:
+        image = read_case(data_dir / "imgs" / name).image
+        inputs.append(model_input(image if z is None else image[z]))
+    return inputs
+
+
+def quantize_encoder(model_dir: Path, data_dir: Path) -> dict:
+    """Writes encoder-int8.xml/.bin and int8.json into `model_dir` (which holds encoder.xml); returns int8.json."""
+    import nncf
+
+    items = calibration_items(data_dir)
+    if not items:
+        raise ValueError(f"no calibration cases in {data_dir / 'imgs'}")
+    inputs = calibration_inputs(data_dir, items)
+    model = ov.Core().read_model(model_dir / "encoder.xml")
+    quantized = nncf.quantize(
+        model, nncf.Dataset(inputs), subset_size=len(inputs), model_type=nncf.ModelType.TRANSFORMER
+    )
+    ov.save_model(quantized, model_dir / INT8_FILES[0], compress_to_fp16=False)
+    record = {
+        "source": {"encoder.xml": sha256_of(model_dir / "encoder.xml"), "encoder.bin": sha256_of(model_dir / "encoder.bin")},
+        "nncf": package_version("nncf"),
+        "openvino": ov.__version__,
+        "method": "nncf.quantize, model_type TRANSFORMER, default preset; weights and activations INT8",
+        "calibration": {
+            "data": data_dir.name,
+            "images": len(items),
+            "seed": SEED,
+            "items": [name if z is None else f"{name}:{z}" for name, z in items],
+        },
+        "files": {name: sha256_of(model_dir / name) for name in INT8_FILES},
+    }
+    (model_dir / "int8.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record

@@ -1,0 +1,75 @@
+"""The INT8 encoder: what it was calibrated on, that the committed files are the recorded ones, and that
+`predict --precision int8` segments real cases close to f32."""
+import json
+import shutil
+
+import pytest
+
+from conftest import REPO, SHARED
+from helpers import object_dscs, segment_file
+
+from medsam_laptop import cli
+from medsam_laptop.cases import read_case
+from medsam_laptop.checkpoints import sha256_of
+from medsam_laptop.quantize import INT8_FILES, calibration_items
+from medsam_laptop.training.config import ConfigError
+
+WEIGHTS = REPO / "weights" / "litemedsam"
+TRAIN = SHARED / "data" / "cvpr24-train"
+
+
+def test_calibration_refuses_the_evaluation_set(cases_dir):
+    with pytest.raises(ConfigError, match="evaluation set"):
+        calibration_items(cases_dir)
+
+
+def test_calibration_takes_every_2d_case_and_a_slice_inside_each_3d_box():
+    if not (TRAIN / "imgs").is_dir():
+        pytest.skip(f"training cases not found under {TRAIN}")
+    items = calibration_items(TRAIN)
+    names = sorted(p.name for p in (TRAIN / "imgs").glob("*.npz"))
+    assert sorted({name for name, _ in items}) == names
+    assert items == calibration_items(TRAIN)  # seeded: the same images every time
+    for name, z in items:
+        if name.startswith("2D"):
+            assert z is None
+            continue
+        boxes = read_case(TRAIN / "imgs" / name).boxes
+        assert any(box[2] <= z <= box[5] for box in boxes), (name, z)
+    assert sum(1 for name, _ in items if name.startswith("3D")) == sum(
+        len(read_case(TRAIN / "imgs" / n).boxes) for n in names if n.startswith("3D")
+    )
+
+
+def test_committed_int8_files_are_the_recorded_ones():
+    record = json.loads((WEIGHTS / "int8.json").read_text())
+    for name in INT8_FILES:
+        assert sha256_of(WEIGHTS / name) == record["files"][name], name
+    assert record["source"]["encoder.bin"] == sha256_of(WEIGHTS / "encoder.bin")
+    assert not any("cvpr24-format" in item for item in record["calibration"]["items"])
+
+
+@pytest.mark.parametrize(
+    "case", ["2DBox_Endoscopy_kvasirseg_cju0qoxqj9q6s0835b43399p4.npz", "3DBox_PET_ibsi-sts_STS002.npz"]
+)
+def test_int8_masks_stay_close_to_f32(case, cases_dir, ov_engine):
+    from medsam_laptop.engine import OpenVINOEngine
+
+    int8 = OpenVINOEngine(WEIGHTS, precision="int8")
+    f32_segs, n = segment_file(ov_engine, cases_dir / "imgs" / case)
+    int8_segs, _ = segment_file(int8, cases_dir / "imgs" / case)
+    assert min(object_dscs(int8_segs, f32_segs, n)) > 0.9
+
+
+def test_int8_without_its_ir_is_a_usage_error(tmp_path, cases_dir, capsys):
+    weights = tmp_path / "weights" / "litemedsam"
+    weights.mkdir(parents=True)
+    for name in ("encoder.xml", "encoder.bin", "decoder.xml", "decoder.bin", "manifest.json"):
+        shutil.copy(WEIGHTS / name, weights / name)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(cases_dir / "imgs" / "2DBox_US_stubus_01.npz", inputs)
+    argv = ["predict", "-i", str(inputs), "-o", str(tmp_path / "out"), "--weights-dir", str(weights.parent)]
+    assert cli.main([*argv, "--precision", "int8"]) == cli.EXIT_USAGE
+    assert "quantize" in capsys.readouterr().err
+    assert not list((tmp_path / "out").glob("*.npz"))
