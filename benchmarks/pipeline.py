@@ -133,6 +133,8 @@ def render(cases, variants, results, scores, stages) -> str:
     groups = sorted({modality_of(c) for c in cases})
     for group in groups + ["all 2D", "all 3D"]:
         members = [c for c in cases if modality_of(c) == group or group == f"all {c[:2]}"]
+        if not members:  # e.g. "all 2D" when only 3D cases were chosen
+            continue
         med = {k: statistics.median(results[k][c][0] for c in members) for k in variants}
         ratios = [f"{med[k] / med['a']:.3f}" for k in variants if k != "a" and "a" in variants]
         lines.append(f"| {group} | {len(members)} | " + " | ".join(f"{med[k]:.2f}" for k in variants)
