@@ -73,3 +73,14 @@ def test_int8_without_its_ir_is_a_usage_error(tmp_path, cases_dir, capsys):
     assert cli.main([*argv, "--precision", "int8"]) == cli.EXIT_USAGE
     assert "quantize" in capsys.readouterr().err
     assert not list((tmp_path / "out").glob("*.npz"))
+
+
+def test_quantize_command_refuses_the_evaluation_set(tmp_path, cases_dir, capsys):
+    weights = tmp_path / "weights" / "litemedsam"
+    weights.mkdir(parents=True)
+    for name in ("encoder.xml", "encoder.bin"):
+        shutil.copy(WEIGHTS / name, weights / name)
+    argv = ["quantize", "--calibration", str(cases_dir), "--weights-dir", str(weights.parent)]
+    assert cli.main(argv) == cli.EXIT_USAGE
+    assert "evaluation set" in capsys.readouterr().err
+    assert not (weights / "encoder-int8.xml").exists()
