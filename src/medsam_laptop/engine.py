@@ -10,11 +10,13 @@ import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import openvino as ov
 
-from .segment import Features
+if TYPE_CHECKING:  # segment imports OpenCV, which predict imports while the model compiles
+    from .segment import Features
 
 PRECISIONS = ("f32", "bf16", "f16", "int8")
 
@@ -80,7 +82,7 @@ class OpenVINOEngine:
         self._feature_names = list(spec["inputs"])[: self._n_features]
         self._boxes_per_call = spec["inputs"]["boxes"][0] if isinstance(spec["inputs"]["boxes"][0], int) else 0
 
-    def encode(self, image: np.ndarray) -> Features:
+    def encode(self, image: np.ndarray) -> "Features":
         """(1, 3, 256, 256) float32 -> the embedding (1, 256, 64, 64) float32, or a tuple of every encoder
         output when there are several (Swin-LiteMedSAM: embedding, fs0, fused skips); copies the caller
         may keep."""
@@ -90,7 +92,7 @@ class OpenVINOEngine:
 
     def decode(
         self,
-        features: Features,
+        features: "Features",
         boxes: np.ndarray,
         points: np.ndarray | None = None,
         scribbles: np.ndarray | None = None,
