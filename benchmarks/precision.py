@@ -34,9 +34,8 @@ SHARED = Path(os.environ.get("MEDSAM_SHARED", REPO.parent / "shared"))
 GATE_OVERALL, GATE_GROUP = 0.003, 0.01
 
 
-def available_precisions(model_dir: Path) -> list[str]:
-    """f32, then whatever else this CPU and model folder can run."""
-    capabilities = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+def available_precisions(model_dir: Path, capabilities: list[str]) -> list[str]:
+    """f32, then whatever else this CPU (its OpenVINO capabilities) and model folder can run."""
     found = ["f32"]
     found += [p for p, cap in (("bf16", "BF16"), ("f16", "FP16")) if cap in capabilities]
     if (model_dir / encoder_file_for("int8")).is_file():
@@ -101,9 +100,9 @@ def main() -> None:
     args = parser.parse_args()
 
     model_dir = REPO / "weights" / args.model
-    precisions = available_precisions(model_dir)
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     capabilities = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    precisions = available_precisions(model_dir, capabilities)
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     lines = [
         "# Precision", "",
         f"Machine: {cpu}, {os.cpu_count()} cores; OpenVINO {ov.__version__}, CPU capabilities "

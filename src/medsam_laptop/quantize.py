@@ -9,6 +9,7 @@ Export-time only (needs nncf); `predict --precision int8` runs the result.
 """
 import json
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import openvino as ov
@@ -22,38 +23,36 @@ INT8_FILES = ("encoder-int8.xml", "encoder-int8.bin")
 SEED = 0
 
 
-def calibration_items(data_dir: Path) -> list[tuple[str, int | None]]:
-    """(case file name, slice index or None for 2D) of every calibration image, in a fixed order."""
+def _calibration_images(data_dir: Path) -> Iterator[tuple[str, int | None, np.ndarray]]:
+    """(case file name, slice index or None for 2D, the 2D image) of every calibration image, in a fixed
+    order; each case is read once."""
     rng = np.random.default_rng(SEED)
-    items = []
     for path in sorted((check_training_data(data_dir) / "imgs").glob("*.npz")):
         case = read_case(path)
         if not case.is_3d:
-            items.append((path.name, None))
+            yield path.name, None, case.image
             continue
         for box in case.boxes:  # (x0, y0, z0, x1, y1, z1)
             z0, z1 = np.clip(box[[2, 5]], 0, case.image.shape[0] - 1).astype(int)
-            items.append((path.name, int(rng.integers(z0, max(z0, z1) + 1))))
-    return items
+            z = int(rng.integers(z0, max(z0, z1) + 1))
+            yield path.name, z, case.image[z]
 
 
-def calibration_inputs(data_dir: Path, items: list[tuple[str, int | None]]) -> list[np.ndarray]:
-    """(1, 3, 256, 256) float32 model inputs of `items`."""
-    inputs = []
-    for name, z in items:
-        image = read_case(data_dir / "imgs" / name).image
-        inputs.append(model_input(image if z is None else image[z]))
-    return inputs
+def calibration_items(data_dir: Path) -> list[tuple[str, int | None]]:
+    """(case file name, slice index or None for 2D) of every calibration image, in a fixed order."""
+    return [(name, z) for name, z, _ in _calibration_images(data_dir)]
 
 
 def quantize_encoder(model_dir: Path, data_dir: Path) -> dict:
     """Writes encoder-int8.xml/.bin and int8.json into `model_dir` (which holds encoder.xml); returns int8.json."""
     import nncf
 
-    items = calibration_items(data_dir)
+    items, inputs = [], []
+    for name, z, image in _calibration_images(data_dir):
+        items.append((name, z))
+        inputs.append(model_input(image))
     if not items:
         raise ValueError(f"no calibration cases in {data_dir / 'imgs'}")
-    inputs = calibration_inputs(data_dir, items)
     model = ov.Core().read_model(model_dir / "encoder.xml")
     quantized = nncf.quantize(
         model, nncf.Dataset(inputs), subset_size=len(inputs), model_type=nncf.ModelType.TRANSFORMER
