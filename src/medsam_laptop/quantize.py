@@ -45,14 +45,14 @@ def calibration_items(data_dir: Path) -> list[tuple[str, int | None]]:
 
 def quantize_encoder(model_dir: Path, data_dir: Path) -> dict:
     """Writes encoder-int8.xml/.bin and int8.json into `model_dir` (which holds encoder.xml); returns int8.json."""
-    import nncf
-
     items, inputs = [], []
     for name, z, image in _calibration_images(data_dir):
         items.append((name, z))
         inputs.append(model_input(image))
     if not items:
         raise ValueError(f"no calibration cases in {data_dir / 'imgs'}")
+    import nncf  # after the data checks, which need no nncf
+
     model = ov.Core().read_model(model_dir / "encoder.xml")
     quantized = nncf.quantize(
         model, nncf.Dataset(inputs), subset_size=len(inputs), model_type=nncf.ModelType.TRANSFORMER
