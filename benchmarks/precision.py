@@ -1,21 +1,25 @@
-"""Precision choice: encoder and decoder speed of every precision this CPU runs, side by side in one
-process, and the accuracy gate for each against f32 on the evaluation cases.
+"""Precision choice: encoder and decoder speed of precision configurations side by side in one process,
+and the accuracy gate of each against f32 on the evaluation cases; optionally records the result for
+`--precision auto`.
 
-    python benchmarks/precision.py [--rounds 10] [--accuracy] [--f32-metrics CSV] [-o benchmarks/precision.md]
+    python benchmarks/precision.py [--configurations f32 bf16-f32 int8-bf16 ...] [--rounds 10]
+        [--accuracy] [--results DIR] [--f32-metrics CSV] [--record] [-o benchmarks/precision.md]
 
 Speed: every engine is compiled first, then the rounds alternate between them (one encoder call and one
-8-box decoder call each), so a slower stretch of the machine hits all precisions alike.
-Accuracy (--accuracy): `predict` on every case of --cases-dir for each precision but f32, scored with
-`evaluation`; the gate is a drop in mean DSC (mean of group means) of at most 0.003 against f32 and of
-at most 0.01 in every modality group. f32's scores come from its own run, or from --f32-metrics (a
-compute-metrics CSV of f32 masks, e.g. the PyTorch reference's, which f32 OpenVINO reproduces).
+8-box decoder call each), so a slower stretch of the machine hits all configurations alike.
+Accuracy (--accuracy): `predict` on every case of --cases-dir for each configuration, scored with
+`evaluation`; per-case scores go to --results/<configuration>.csv, and a configuration whose CSV is
+there already is not run again (a stopped run resumes). The gate: a drop in mean DSC (mean of group
+means) of at most 0.003 against f32 and of at most 0.01 in every modality group. f32's scores come from
+its own run, or from --f32-metrics (a compute-metrics CSV of f32 masks on the same cases).
+--record (with --accuracy) writes this CPU class's entries into weights/<model>/precision.json.
 """
 import argparse
 import csv
+import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,46 +31,59 @@ import openvino as ov  # noqa: E402
 
 from evaluation.compute_metrics import score_folder  # noqa: E402
 from evaluation.leaderboard import OVERALL, summarize  # noqa: E402
-from medsam_laptop.engine import OpenVINOEngine, encoder_file_for  # noqa: E402
+from medsam_laptop.engine import OpenVINOEngine  # noqa: E402
+from medsam_laptop.paths import evaluation_cases  # noqa: E402
+from medsam_laptop.precision import (  # noqa: E402
+    RECORD_FILE, SHORTHANDS, Configuration, cpu_class, cpu_flags, cpu_model, openvino_capabilities,
+)
 from medsam_laptop.predict import PredictOptions, run  # noqa: E402
 
-SHARED = Path(os.environ.get("MEDSAM_SHARED", REPO.parent / "shared"))
 GATE_OVERALL, GATE_GROUP = 0.003, 0.01
+RELEVANT_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "avx512_fp16", "amx_bf16", "amx_int8")
 
 
-def available_precisions(model_dir: Path, capabilities: list[str]) -> list[str]:
-    """f32, then whatever else this CPU (its OpenVINO capabilities) and model folder can run."""
-    found = ["f32"]
-    found += [p for p, cap in (("bf16", "BF16"), ("f16", "FP16")) if cap in capabilities]
-    if (model_dir / encoder_file_for("int8")).is_file():
-        found.append("int8")
+def machine_line() -> str:
+    """The CPU model, its relevant ISA flags and OpenVINO's capabilities: every report starts with it."""
+    flags = cpu_flags()
+    capabilities = openvino_capabilities()
+    return (f"CPU: {cpu_model()}, {os.cpu_count()} cores, class `{cpu_class(capabilities, flags)}`; flags "
+            f"{', '.join(f for f in RELEVANT_FLAGS if f in flags) or 'none of ' + ', '.join(RELEVANT_FLAGS)}; "
+            f"OpenVINO {ov.__version__.split('-')[0]} capabilities {', '.join(sorted(capabilities))}")
+
+
+def default_configurations(model_dir: Path, capabilities: set[str]) -> list[str]:
+    """f32, then the shorthands this CPU (its OpenVINO capabilities) and model folder can run."""
+    found = ["f32-f32"]
+    found += [SHORTHANDS[p] for p, cap in (("bf16", "BF16"), ("f16", "FP16")) if cap in capabilities]
+    if (model_dir / Configuration.parse("int8").encoder_file).is_file():
+        found.append(SHORTHANDS["int8"])
     return found
 
 
-def time_engines(model_dir: Path, precisions: list[str], rounds: int) -> dict[str, dict[str, float]]:
-    """Median encoder seconds and decoder seconds per box (8 boxes a call) per precision."""
+def time_engines(model_dir: Path, configurations: list[str], rounds: int) -> dict[str, dict[str, float]]:
+    """Median encoder seconds and decoder seconds per box (8 boxes a call) per configuration."""
     rng = np.random.default_rng(0)
     image = rng.random((1, 3, 256, 256), dtype=np.float32)
     corners = rng.uniform(0, 180, size=(8, 2))
     boxes = np.concatenate([corners, corners + 60], axis=1).astype(np.float32)
     engines, features, times = {}, {}, {}
-    for p in precisions:
+    for name in configurations:
         start = time.perf_counter()
-        engines[p] = OpenVINOEngine(model_dir, p, cache_dir=None)
-        times[p] = {"compile": time.perf_counter() - start, "encode": [], "decode": []}
-        features[p] = engines[p].encode(image)  # warm-up, and the decoder's input
-        engines[p].decode(features[p], boxes)
+        engines[name] = OpenVINOEngine(model_dir, Configuration.parse(name), cache_dir=None)
+        times[name] = {"compile": time.perf_counter() - start, "encode": [], "decode": []}
+        features[name] = engines[name].encode(image)  # warm-up, and the decoder's input
+        engines[name].decode(features[name], boxes)
     for _ in range(rounds):
-        for p, engine in engines.items():
+        for name, engine in engines.items():
             start = time.perf_counter()
             engine.encode(image)
             middle = time.perf_counter()
-            engine.decode(features[p], boxes)
-            times[p]["encode"].append(middle - start)
-            times[p]["decode"].append((time.perf_counter() - middle) / len(boxes))
+            engine.decode(features[name], boxes)
+            times[name]["encode"].append(middle - start)
+            times[name]["decode"].append((time.perf_counter() - middle) / len(boxes))
     return {
-        p: {"compile": t["compile"], "encode": statistics.median(t["encode"]), "decode": statistics.median(t["decode"])}
-        for p, t in times.items()
+        n: {"compile": t["compile"], "encode": statistics.median(t["encode"]), "decode": statistics.median(t["decode"])}
+        for n, t in times.items()
     }
 
 
@@ -75,77 +92,132 @@ def read_metrics(path: Path) -> list[tuple[str, float, float]]:
         return [(r["case"], float(r["dsc"] or "nan"), float(r["nsd"] or "nan")) for r in csv.DictReader(f)]
 
 
-def scores_of(precision: str, cases_dir: Path, model: str, work: Path) -> tuple[list[tuple[str, float, float]], float]:
-    """(case, DSC, NSD) of `predict --precision` on every case, and the run's wall seconds."""
-    out = work / precision
+def write_metrics(path: Path, scores: list[tuple[str, float, float]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["case", "dsc", "nsd"])
+        writer.writerows(scores)
+    os.replace(tmp, path)
+
+
+def scores_of(name: str, cases_dir: Path, model: str, out: Path) -> tuple[list[tuple[str, float, float]], float]:
+    """(case, DSC, NSD) of `predict --precision NAME` on every case, and the run's wall seconds."""
     options = PredictOptions(
-        cases_dir / "imgs", out, model=model, precision=precision, cache_dir=None,
+        cases_dir / "imgs", out, model=model, precision=name, cache_dir=None,
         weights_dir=REPO / "weights", timing_csv=out / "efficiency_timer.csv",
     )
     start = time.perf_counter()
     if run(options, start):
-        raise SystemExit(f"predict --precision {precision} failed on some case")
+        raise SystemExit(f"predict --precision {name} failed on some case")
     seconds = time.perf_counter() - start
     return [(r.case, r.dsc, r.nsd) for r in score_folder(out, cases_dir / "gts")], seconds
+
+
+def gate(base: dict, other: dict) -> dict:
+    """Gate verdict of one configuration's group summary against f32's."""
+    drops = {g: base[g].dsc - other[g].dsc for g in base}
+    worst = max((g for g in drops if g != OVERALL), key=drops.get)
+    passed = drops[OVERALL] <= GATE_OVERALL and drops[worst] <= GATE_GROUP
+    return {"passed": passed, "mean_drop": round(drops[OVERALL], 4), "worst_group": worst,
+            "worst_drop": round(drops[worst], 4)}
+
+
+def record(model_dir: Path, speed: dict, verdicts: dict, command: str) -> Path:
+    """Writes this CPU class's entries (speed and gate of every configuration) into the model's record."""
+    path = model_dir / RECORD_FILE
+    data = json.loads(path.read_text()) if path.is_file() else {"classes": {}}
+    data["gate"] = {"mean_drop_max": GATE_OVERALL, "group_drop_max": GATE_GROUP,
+                    "metric": "DSC, mean of modality-group means, all cases of cvpr24-format"}
+    flags, capabilities = cpu_flags(), openvino_capabilities()
+    data["classes"][cpu_class(capabilities, flags)] = {
+        "cpu": cpu_model(),
+        "flags": [f for f in RELEVANT_FLAGS if f in flags],
+        "openvino": ov.__version__.split("-")[0],
+        "openvino_capabilities": sorted(capabilities),
+        "measured": time.strftime("%Y-%m-%d"),
+        "command": command,
+        "configurations": [
+            {"configuration": name,
+             "speed": {"encode_s": round(speed[name]["encode"], 4), "decode_s_per_box": round(speed[name]["decode"], 5)},
+             "gate": verdicts[name]}
+            for name in verdicts
+        ],
+    }
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return path
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="litemedsam")
+    parser.add_argument("--configurations", nargs="+", help="default: f32 and every shorthand this CPU runs")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--accuracy", action="store_true", help="also run the accuracy gate (slow: every case)")
-    parser.add_argument("--cases-dir", type=Path, default=SHARED / "data" / "cvpr24-format")
+    parser.add_argument("--cases-dir", type=Path, default=evaluation_cases())
+    parser.add_argument("--results", type=Path, default=REPO / "build" / "precision", help="per-case score CSVs")
     parser.add_argument("--f32-metrics", type=Path, help="f32 scores from this CSV instead of an f32 run")
+    parser.add_argument("--record", action="store_true", help=f"write weights/MODEL/{RECORD_FILE} (needs --accuracy)")
     parser.add_argument("-o", "--out", type=Path, default=REPO / "benchmarks" / "precision.md")
     args = parser.parse_args()
 
     model_dir = REPO / "weights" / args.model
-    capabilities = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-    precisions = available_precisions(model_dir, capabilities)
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    names = [Configuration.parse(c).name for c in args.configurations or default_configurations(model_dir, openvino_capabilities())]
+    if "f32-f32" not in names:
+        names.insert(0, "f32-f32")
+    command = f"python benchmarks/{Path(sys.argv[0]).name} {' '.join(sys.argv[1:])}"
     lines = [
         "# Precision", "",
-        f"Machine: {cpu}, {os.cpu_count()} cores; OpenVINO {ov.__version__}, CPU capabilities "
-        f"{', '.join(capabilities)}. Produced by `python {' '.join(sys.argv)}` on {time.strftime('%Y-%m-%d')}.", "",
+        f"{machine_line()}.", "",
+        f"Produced by `{command}` on {time.strftime('%Y-%m-%d')}.", "",
         f"## Speed ({args.model}, one process, {args.rounds} alternating rounds, medians)", "",
-        "| precision | compile s (no cache) | encoder s | decoder s per box | encoder vs f32 |", "|---|---|---|---|---|",
+        "| configuration (encoder-decoder) | compile s (no cache) | encoder s | decoder s per box | encoder vs f32 | decoder vs f32 |",
+        "|---|---|---|---|---|---|",
     ]
-    speed = time_engines(model_dir, precisions, args.rounds)
-    for p, t in speed.items():
-        lines.append(f"| {p} | {t['compile']:.3f} | {t['encode']:.3f} | {t['decode']:.4f} | "
-                     f"{t['encode'] / speed['f32']['encode']:.3f} |")
+    speed = time_engines(model_dir, names, args.rounds)
+    base = speed["f32-f32"]
+    for name, t in speed.items():
+        lines.append(f"| {name} | {t['compile']:.3f} | {t['encode']:.3f} | {t['decode']:.4f} | "
+                     f"{t['encode'] / base['encode']:.3f} | {t['decode'] / base['decode']:.3f} |")
     print("\n".join(lines), flush=True)
 
     if args.accuracy:
-        with tempfile.TemporaryDirectory() as tmp:
-            results, seconds = {}, {}
-            if args.f32_metrics:
-                results["f32"] = read_metrics(args.f32_metrics)
-            for p in precisions:
-                if p not in results:
-                    print(f"accuracy: predict --precision {p} on {args.cases_dir}", flush=True)
-                    results[p], seconds[p] = scores_of(p, args.cases_dir, args.model, Path(tmp))
-        groups = {p: {row.group: row for row in summarize(scores)} for p, scores in results.items()}
+        results, seconds = {}, {}
+        if args.f32_metrics:
+            results["f32-f32"] = read_metrics(args.f32_metrics)
+        for name in names:
+            csv_path = args.results / f"{name}.csv"
+            if name in results:
+                continue
+            if csv_path.is_file():
+                results[name] = read_metrics(csv_path)
+                continue
+            print(f"accuracy: predict --precision {name} on {args.cases_dir}", flush=True)
+            results[name], seconds[name] = scores_of(name, args.cases_dir, args.model, args.results / name)
+            write_metrics(csv_path, results[name])
+        groups = {n: {row.group: row for row in summarize(scores)} for n, scores in results.items()}
         source = f"`{args.f32_metrics}`" if args.f32_metrics else "its own run"
+        others = [n for n in groups if n != "f32-f32"]
         lines += [
             "", f"## Accuracy gate on {args.cases_dir.name} (DSC / NSD, mean of group means; f32 from {source})", "",
-            "| group | " + " | ".join(groups) + " | " + " | ".join(f"{p} DSC drop" for p in groups if p != "f32") + " |",
-            "|---|" + "---|" * (2 * len(groups) - 1),
+            "| group | " + " | ".join(groups) + " | " + " | ".join(f"{n} DSC drop" for n in others) + " |",
+            "|---|" + "---|" * (len(groups) + len(others)),
         ]
-        for group, base in groups["f32"].items():
-            cells = [f"{groups[p][group].dsc:.4f} / {groups[p][group].nsd:.4f}" for p in groups]
-            drops = [f"{base.dsc - groups[p][group].dsc:+.4f}" for p in groups if p != "f32"]
+        for group, row in groups["f32-f32"].items():
+            cells = [f"{groups[n][group].dsc:.4f} / {groups[n][group].nsd:.4f}" for n in groups]
+            drops = [f"{row.dsc - groups[n][group].dsc:+.4f}" for n in others]
             lines.append(f"| {group} | " + " | ".join(cells) + " | " + " | ".join(drops) + " |")
         lines.append("")
-        for p in groups:
-            if p == "f32":
-                continue
-            drops = {g: groups["f32"][g].dsc - groups[p][g].dsc for g in groups["f32"]}
-            worst = max((g for g in drops if g != OVERALL), key=drops.get)
-            passed = drops[OVERALL] <= GATE_OVERALL and drops[worst] <= GATE_GROUP
-            run_time = f", whole run {seconds[p]:.0f} s" if p in seconds else ""
-            lines.append(f"- {p}: overall drop {drops[OVERALL]:+.4f} (gate {GATE_OVERALL}), worst group {worst} "
-                         f"{drops[worst]:+.4f} (gate {GATE_GROUP}): **{'passes' if passed else 'fails'}**{run_time}.")
+        verdicts = {"f32-f32": {"passed": True, "mean_drop": 0.0, "worst_group": "", "worst_drop": 0.0}}
+        for name in others:
+            verdicts[name] = v = gate(groups["f32-f32"], groups[name])
+            run_time = f", whole run {seconds[name]:.0f} s" if name in seconds else ""
+            lines.append(f"- {name}: overall drop {v['mean_drop']:+.4f} (gate {GATE_OVERALL}), worst group "
+                         f"{v['worst_group']} {v['worst_drop']:+.4f} (gate {GATE_GROUP}): "
+                         f"**{'passes' if v['passed'] else 'fails'}**{run_time}.")
+        if args.record:
+            lines.append(f"\nRecorded in `{record(model_dir, speed, verdicts, command).relative_to(REPO)}`.")
     report = "\n".join(lines) + "\n"
     args.out.write_text(report)
     print(report)

@@ -59,7 +59,8 @@ for name in $CASES; do cp "$SHARED/data/cvpr24-format/gts/$name" "$OUT/gts/"; do
     || die "the pipeline outside the container failed (see $OUT/local-predict.log)"
 for run in container:"$OUT/time-eval/$TEAM" local:"$OUT/local-segs"; do
     (cd "$REPO" && "$PYTHON" -m evaluation compute-metrics -q -s "${run#*:}" -g "$OUT/gts" \
-        -o "$OUT/metrics-${run%%:*}") >/dev/null
+        -o "$OUT/metrics-${run%%:*}") >/dev/null \
+        || [ $? -eq 1 ] || die "compute-metrics failed on the ${run%%:*} segs"  # 1: some seg missing, reported below
 done
 echo "ci.sh: metrics of the container run:"
 cat "$OUT/metrics-container/summary.md"

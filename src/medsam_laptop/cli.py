@@ -9,9 +9,12 @@ import sys
 import time
 from pathlib import Path
 
+from .contract import PROMPT_MODES
+from .paths import default_weights_dir
+from .precision import AUTO, SHORTHANDS
+
 MODELS = ("litemedsam", "swin-litemedsam")
-PROMPT_MODES = ("box-points-scribble", "box")  # as medsam_laptop.prompts.PROMPT_MODES (not imported: cv2)
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
+DEFAULT_WEIGHTS = default_weights_dir()
 EXIT_CASE_FAILED = 1
 EXIT_USAGE = 2
 
@@ -34,10 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     predict.add_argument(
         "--precision",
-        choices=("f32", "bf16", "f16", "int8"),
-        default=os.environ.get("MEDSAM_PRECISION", "f32"),
-        help="f32 (default: identical results on every CPU), bf16/f16 (OpenVINO's hint, where the CPU has them), "
-        "or int8 (the quantized encoder made by the quantize command)",
+        default=os.environ.get("MEDSAM_PRECISION") or AUTO,
+        help=f"{AUTO} (default: the fastest configuration that passed the accuracy gate on this CPU's class, "
+        f"else f32), {', '.join(SHORTHANDS)}, or ENCODER-DECODER such as int8-bf16; f32 gives identical masks "
+        "on every CPU",
     )
     predict.add_argument(
         "--threads", type=int, default=_env_int("MEDSAM_THREADS", 0), help="CPU threads (0: all cores)"
@@ -47,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("MEDSAM_CACHE_DIR"),
         help="OpenVINO compiled-model cache; default OUTPUT/.openvino_cache, 'none' disables it",
     )
-    predict.add_argument("--weights-dir", type=Path, default=Path(os.environ.get("MEDSAM_WEIGHTS", DEFAULT_WEIGHTS)))
+    predict.add_argument("--weights-dir", type=Path, default=DEFAULT_WEIGHTS)
     predict.add_argument("--timing-csv", type=Path, help="efficiency timer CSV; default OUTPUT/efficiency_timer.csv")
     predict.add_argument(
         "--prompts",
@@ -119,11 +122,10 @@ def _quantize(model: str, weights_dir: Path, calibration: Path) -> int:
         print(f"error: {calibration} has no imgs/ folder of cases", file=sys.stderr)
         return EXIT_USAGE
     from .quantize import quantize_encoder
-    from .training.config import ConfigError
 
     try:
         record = quantize_encoder(model_dir, calibration)
-    except (ConfigError, ValueError) as err:
+    except ValueError as err:  # the evaluation set (EvaluationSetError), or no usable calibration item
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
     print(f"calibrated on {record['calibration']['images']} images of {calibration}")

@@ -5,20 +5,28 @@ embedding, `decoder.xml` takes it and boxes. Swin-LiteMedSAM: the encoder also r
 there is one decoder graph per prompt mode (`decoders` in the manifest): "box-points-scribble" takes
 points and scribbles besides the boxes, "box" takes boxes only. A decoder whose manifest gives a fixed
 box count (1 for "box-points-scribble") is run on the boxes in slices of that count.
+
+Compiled graphs are cached under `cache_dir`, one folder per graph file, content, precision hint and
+OpenVINO version: OpenVINO's own cache key ignores the precision hint, and importing a blob compiled
+for another hint crashes the process.
 """
+import hashlib
 import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import openvino as ov
 
-if TYPE_CHECKING:  # segment imports OpenCV, which predict imports while the model compiles
-    from .segment import Features
+from .contract import BOX_ONLY, EngineError, Features, feature_arrays, prompt_mode
+from .precision import Configuration
 
-PRECISIONS = ("f32", "bf16", "f16", "int8")
+
+MISSING_GRAPH_HINTS = {
+    "encoder.xml": " (litemedsam: the export command; swin-litemedsam: convert its checkpoint with import-checkpoint)",
+    "encoder-int8.xml": " (make it with the quantize command)",
+}
 
 
 def decoder_specs(model_dir: Path) -> dict[str, dict]:
@@ -26,86 +34,103 @@ def decoder_specs(model_dir: Path) -> dict[str, dict]:
 
     A manifest without `decoders` (LiteMedSAM's, or none at all) describes one box decoder, decoder.xml.
     """
-    manifest_path = model_dir / "manifest.json"
-    export = json.loads(manifest_path.read_text())["export"] if manifest_path.is_file() else {}
+    export = _manifest(model_dir).get("export", {})
     if "decoders" in export:
         return export["decoders"]
     inputs = export.get("decoder", {}).get("inputs", {"image_embeddings": [1, 256, 64, 64], "boxes": ["B", 4]})
     return {"box": {"file": "decoder.xml", "inputs": inputs}}
 
 
-def encoder_file_for(precision: str) -> str:
-    return "encoder-int8.xml" if precision == "int8" else "encoder.xml"
+def _manifest(model_dir: Path) -> dict:
+    path = model_dir / "manifest.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def cache_namespace(model_dir: Path, graph: str, hint: str) -> str:
+    """A folder name that changes with the graph's bytes, the precision hint and the OpenVINO version.
+
+    The bytes are named by the sha256 the manifest (or int8.json) records for the .xml and .bin, or, for
+    files no record names, by their sizes and modification times.
+    """
+    recorded = _manifest(model_dir).get("files", {})
+    int8_record = model_dir / "int8.json"
+    if int8_record.is_file():
+        recorded = recorded | json.loads(int8_record.read_text()).get("files", {})
+    parts = []
+    for name in (graph, Path(graph).with_suffix(".bin").name):
+        if name in recorded:
+            parts.append(recorded[name])
+        else:
+            stat = (model_dir / name).stat()
+            parts.append(f"{stat.st_size}:{stat.st_mtime_ns}")
+    digest = hashlib.sha256("|".join([*parts, ov.__version__]).encode()).hexdigest()[:16]
+    return f"{model_dir.name}-{Path(graph).stem}-{hint}-{digest}"
 
 
 class OpenVINOEngine:
-    """Runs the encoder ((1, 3, 256, 256) -> image features) and the decoder of one prompt mode
-    (image features + boxes (B, 4) in 256-space [+ points (B, 4, 2), scribbles (B, 1, 256, 256)] ->
-    logits (B, 256, 256)) on the CPU.
+    """Runs the encoder and the decoder of one prompt mode on the CPU (see `contract.py` for the shapes).
 
-    precision: "f32" gives results equal to PyTorch's; "bf16" and "f16" are OpenVINO's inference precision
-    hint (used where the CPU supports it, f32 elsewhere); "int8" runs the quantized encoder
-    (encoder-int8.xml, from the quantize command) with the f32 decoder.
-    prompts: the prompt mode (a key of the manifest's decoders); None picks the model's default.
+    precision: the precision of each graph (a `precision.Configuration` or its name); f32 gives results
+    equal to PyTorch's. prompts: the prompt mode (a key of the manifest's decoders); None picks the model's
+    default.
     """
 
     def __init__(
         self,
         model_dir: Path,
-        precision: str = "f32",
+        precision: Configuration | str = "f32",
         threads: int = 0,
         cache_dir: Path | None = None,
         prompts: str | None = None,
     ):
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        configuration = precision if isinstance(precision, Configuration) else Configuration.parse(precision)
         specs = decoder_specs(model_dir)
-        self.prompts = prompts or next(iter(specs))
-        if self.prompts not in specs:
-            raise ValueError(f"{model_dir.name} takes prompts {', '.join(specs)}, not {self.prompts!r}")
-        spec = specs[self.prompts]
+        self.prompt_mode = prompt_mode(model_dir.name, prompts, list(specs))
+        spec = specs[self.prompt_mode]
+        for graph in (configuration.encoder_file, spec["file"]):
+            if not (model_dir / graph).is_file():
+                raise EngineError(f"no {graph} for {model_dir.name} in {model_dir}{MISSING_GRAPH_HINTS.get(graph, '')}")
+        if cache_dir is not None and not _usable_dir(cache_dir):
+            cache_dir = None
         core = ov.Core()
-        if cache_dir is not None and _usable_dir(cache_dir):
-            core.set_property({"CACHE_DIR": str(cache_dir)})
-        encoder_file = encoder_file_for(precision)
-        hint = "f32" if precision == "int8" else precision
-        config = {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}
-        if threads > 0:
-            config["INFERENCE_NUM_THREADS"] = threads
+
+        def compile_graph(graph: str, hint: str) -> ov.CompiledModel:
+            config = {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}
+            if threads > 0:
+                config["INFERENCE_NUM_THREADS"] = threads
+            if cache_dir is not None:
+                config["CACHE_DIR"] = str(cache_dir / cache_namespace(model_dir, graph, hint))
+            return core.compile_model(model_dir / graph, "CPU", config)
+
         # The two compilations overlap (OpenVINO releases the GIL), which shortens start-up.
         with ThreadPoolExecutor(max_workers=1) as pool:
-            decoder = pool.submit(core.compile_model, model_dir / spec["file"], "CPU", config)
-            encoder = core.compile_model(model_dir / encoder_file, "CPU", config)
+            decoder = pool.submit(compile_graph, spec["file"], configuration.decoder_hint)
+            encoder = compile_graph(configuration.encoder_file, configuration.encoder_hint)
             self._decoder = decoder.result().create_infer_request()
         self._n_features = len(encoder.outputs)
         self._encoder = encoder.create_infer_request()
         self._feature_names = list(spec["inputs"])[: self._n_features]
         self._boxes_per_call = spec["inputs"]["boxes"][0] if isinstance(spec["inputs"]["boxes"][0], int) else 0
 
-    def encode(self, image: np.ndarray) -> "Features":
-        """(1, 3, 256, 256) float32 -> the embedding (1, 256, 64, 64) float32, or a tuple of every encoder
-        output when there are several (Swin-LiteMedSAM: embedding, fs0, fused skips); copies the caller
-        may keep."""
+    def encode(self, image: np.ndarray) -> Features:
+        """Copies of the encoder's outputs, which the caller may keep."""
         self._encoder.infer([image])
         outputs = tuple(self._encoder.get_output_tensor(i).data.copy() for i in range(self._n_features))
         return outputs[0] if self._n_features == 1 else outputs
 
     def decode(
         self,
-        features: "Features",
+        features: Features,
         boxes: np.ndarray,
         points: np.ndarray | None = None,
         scribbles: np.ndarray | None = None,
     ) -> np.ndarray:
-        """features from `encode`, boxes (B, 4) float32 [, points (B, 4, 2), scribbles (B, 1, 256, 256)
-        float32, required by the "box-points-scribble" decoder] -> logits (B, 256, 256) float32."""
-        arrays = (features,) if isinstance(features, np.ndarray) else features
-        image = dict(zip(self._feature_names, arrays))
+        image = dict(zip(self._feature_names, feature_arrays(features)))
         step = self._boxes_per_call or max(len(boxes), 1)  # a graph of fixed box count gets slices
         logits = []
         for i in range(0, len(boxes), step):
             inputs = image | {"boxes": boxes[i : i + step]}
-            if self.prompts != "box":
+            if self.prompt_mode != BOX_ONLY:
                 inputs |= {"points": points[i : i + step], "scribbles": scribbles[i : i + step]}
             self._decoder.infer(inputs)
             logits.append(self._decoder.get_output_tensor(0).data.copy())

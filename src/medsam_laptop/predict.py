@@ -2,23 +2,27 @@
 
 Start-up is ordered for speed: the inference backend is imported first and the model compiles in a
 background thread while the segmentation code (and OpenCV with it) is imported.
+
+A case fails alone: unreadable or invalid input, no memory, or an output that cannot be written (a full
+disk) is one `error:` line and the next case goes on. A timer row that cannot be written is a warning.
+Every file is written whole or not at all.
 """
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from .cases import CaseError, list_cases, read_case, write_segs
+from .contract import Engine, EngineError
+from .paths import default_weights_dir
+from .precision import AUTO, PrecisionError, resolve
 from .timer import StageTimer, append_rows, case_row, interpreter_seconds, summary_line
-
-if TYPE_CHECKING:
-    from .segment import Engine
 
 
 class UsageError(Exception):
-    """A problem with the run as a whole (folders, weights), not with one case."""
+    """A problem with the run as a whole (folders, weights, options), not with one case."""
 
 
 @dataclass
@@ -27,35 +31,34 @@ class PredictOptions:
     output_dir: Path
     model: str = "litemedsam"
     backend: str = "openvino"
-    precision: str = "f32"
+    precision: str = "f32"  # a precision.Configuration name, a shorthand, or "auto"
     threads: int = 0
     cache_dir: Path | None = None
-    weights_dir: Path = Path("weights")
+    weights_dir: Path | None = None  # None: paths.default_weights_dir()
     timing_csv: Path | None = None
-    prompts: str | None = None  # prompt mode (prompts.PROMPT_MODES); None: the model's default
+    prompts: str | None = None  # prompt mode (contract.PROMPT_MODES); None: the model's default
     baseline: bool = False  # the organizers' manner: re-encode per box, one box per decoder call
 
 
-def engine_factory(options: PredictOptions) -> Callable[[], "Engine"]:
-    """Imports the backend (charged to start-up imports) and returns what builds the engine (compile)."""
+def engine_factory(options: PredictOptions) -> tuple[Callable[[], Engine], str]:
+    """Imports the backend (charged to start-up imports); returns what builds the engine (compile) and the
+    name of the configuration it runs, for the timer."""
     if options.backend == "torch":
-        if options.model != "litemedsam":
-            raise UsageError(f"the torch backend runs the bundled litemedsam only, not {options.model}")
+        if options.model != "litemedsam" or options.precision != "f32":
+            raise UsageError("the torch backend runs the bundled litemedsam in f32 only")
         from .torch_backend import TorchEngine
 
-        return lambda: TorchEngine(options.model, threads=options.threads, prompts=options.prompts)
-    from .engine import OpenVINOEngine, decoder_specs, encoder_file_for
+        return lambda: TorchEngine(options.model, threads=options.threads, prompts=options.prompts), "torch f32"
+    from .engine import OpenVINOEngine
 
-    model_dir = options.weights_dir / options.model
-    if not (model_dir / "encoder.xml").is_file():
-        hint = "" if options.model == "litemedsam" else " (convert its checkpoint with import-checkpoint)"
-        raise UsageError(f"no OpenVINO IR for {options.model} in {model_dir}{hint}")
-    if not (model_dir / encoder_file_for(options.precision)).is_file():
-        raise UsageError(f"no INT8 encoder for {options.model} in {model_dir} (make it with the quantize command)")
-    modes = decoder_specs(model_dir)
-    if options.prompts is not None and options.prompts not in modes:
-        raise UsageError(f"{options.model} takes prompts {', '.join(modes)}, not {options.prompts}")
-    return lambda: OpenVINOEngine(model_dir, options.precision, options.threads, options.cache_dir, options.prompts)
+    model_dir = (options.weights_dir or default_weights_dir()) / options.model
+    try:
+        configuration, chosen = resolve(options.precision, model_dir)
+    except PrecisionError as err:
+        raise UsageError(str(err)) from None
+    name = f"{options.model} {configuration.name}" + (f" ({chosen})" if options.precision == AUTO else "")
+    build = lambda: OpenVINOEngine(model_dir, configuration, options.threads, options.cache_dir, options.prompts)
+    return build, name
 
 
 def _check_folders(options: PredictOptions) -> None:
@@ -70,6 +73,20 @@ def _check_folders(options: PredictOptions) -> None:
         raise UsageError(f"output folder {options.output_dir} is not writable ({err.strerror})") from None
 
 
+def _build(build_engine: Callable[[], Engine]) -> tuple[Engine, Callable, Callable]:
+    """Compiles in the background while the segmentation code is imported; returns the engine and the
+    2D and 3D segment functions."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        compiling = pool.submit(build_engine)
+        from . import segment
+
+        try:
+            engine = compiling.result()
+        except EngineError as err:
+            raise UsageError(str(err)) from None
+    return engine, segment
+
+
 def run(options: PredictOptions, started: float) -> int:
     """Segments every case; returns the number of cases that failed."""
     _check_folders(options)
@@ -81,18 +98,18 @@ def run(options: PredictOptions, started: float) -> int:
         print(f"warning: no .npz cases in {options.input_dir}", file=sys.stderr)
         return 0
 
-    build_engine = engine_factory(options)
+    build_engine, configuration = engine_factory(options)
     imports = time.perf_counter() - started
     startup = {"interpreter": max(0.0, interpreter_seconds() - imports), "imports": imports}
     compile_start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        compiling = pool.submit(build_engine)
-        from .segment import segment_2d, segment_2d_per_box, segment_3d, segment_3d_per_box
-
-        engine = compiling.result()
+    engine, segment = _build(build_engine)
     startup["compile"] = time.perf_counter() - compile_start  # includes the overlapped segment imports
+    if options.baseline:
+        segment_2d, segment_3d = segment.segment_2d_per_box, segment.segment_3d_per_box
+    else:
+        segment_2d, segment_3d = segment.segment_2d, segment.segment_3d
 
-    failed = 0
+    failed = []
     for path in paths:
         timer = StageTimer()
         status = "ok"
@@ -101,20 +118,22 @@ def run(options: PredictOptions, started: float) -> int:
                 case = read_case(path)
             if len(case.boxes) == 0:
                 print(f"warning: {path.name}: no boxes; writing an empty segmentation", file=sys.stderr)
-            if options.baseline:
-                segment = segment_3d_per_box if case.is_3d else segment_2d_per_box
-            else:
-                segment = segment_3d if case.is_3d else segment_2d
-            segs = segment(engine, case.image, case.boxes, timer, case=path.name)
+            segs = (segment_3d if case.is_3d else segment_2d)(engine, case.image, case.boxes, timer, case=path.name)
             with timer.stage("write"):
                 write_segs(options.output_dir, path.name, segs)
         except (CaseError, MemoryError, OSError) as err:
-            status, failed = "error", failed + 1
+            status = "error"
+            failed.append(path.name)
             print(f"error: {path.name}: {err}", file=sys.stderr)
-        row = case_row(path.name, status, timer, startup)
+        row = case_row(path.name, status, configuration, timer, startup)
         startup = {}
         if options.timing_csv is not None:
-            append_rows(options.timing_csv, [row])
+            try:
+                append_rows(options.timing_csv, [row])
+            except OSError as err:
+                print(f"warning: {path.name}: timer row not written to {options.timing_csv} ({err})", file=sys.stderr)
         print(summary_line(row), file=sys.stderr)
-    print(f"done: {len(paths) - failed} of {len(paths)} cases segmented into {options.output_dir}", file=sys.stderr)
-    return failed
+    print(f"done: {len(paths) - len(failed)} of {len(paths)} cases segmented into {options.output_dir}", file=sys.stderr)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return len(failed)

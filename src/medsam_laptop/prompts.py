@@ -22,7 +22,6 @@ import hashlib
 import cv2
 import numpy as np
 
-PROMPT_MODES = ("box-points-scribble", "box")
 NUM_POINTS = 4
 SIZE = 256
 SCRIBBLE_TRIES = 6

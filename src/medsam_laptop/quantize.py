@@ -16,7 +16,7 @@ import openvino as ov
 
 from .cases import read_case
 from .checkpoints import package_version, sha256_of
-from .training.config import check_training_data
+from .evaluation_guard import check_not_evaluation_set
 from .transforms import model_input
 
 INT8_FILES = ("encoder-int8.xml", "encoder-int8.bin")
@@ -27,7 +27,7 @@ def _calibration_images(data_dir: Path) -> Iterator[tuple[str, int | None, np.nd
     """(case file name, slice index or None for 2D, the 2D image) of every calibration image, in a fixed
     order; each case is read once."""
     rng = np.random.default_rng(SEED)
-    for path in sorted((check_training_data(data_dir) / "imgs").glob("*.npz")):
+    for path in sorted((check_not_evaluation_set(data_dir, "calibrate") / "imgs").glob("*.npz")):
         case = read_case(path)
         if not case.is_3d:
             yield path.name, None, case.image

@@ -1,20 +1,21 @@
-"""2D segmentation and 3D propagation on top of an engine (OpenVINO or PyTorch).
+"""2D segmentation and 3D propagation on top of an engine (`contract.Engine`: OpenVINO or PyTorch).
 
-An engine has `encode((1, 3, 256, 256) float32) -> features` (LiteMedSAM: the (1, 256, 64, 64)
-embedding) and `decode(features, boxes (B, 4) float32 in 256-space) -> logits (B, 256, 256)`. An engine
-whose `prompts` is "box-points-scribble" (Swin-LiteMedSAM) also takes points (B, 4, 2) and scribbles
-(B, 1, 256, 256), made here from each box and the slice (`prompts.py`), seeded by case name, box index
-and, in 3D, slice.
+Words used here:
+- prompt mode: the engine's `prompt_mode`, "box" or "box-points-scribble";
+- box cues: the points (B, 4, 2) and scribbles (B, 1, 256, 256) that "box-points-scribble" engines take
+  besides each box, made here from the box and the slice (`prompts.py`), seeded by case name, box index
+  and, in 3D, slice;
+- prompt boxes: the (B, 4) boxes in 256-space given to the decoder; in 3D each box's prompt box for the
+  next slice is the bounding box of its mask on the previous one.
 
 Results equal the organizers' per-box algorithm; the work differs: every slice is encoded once and
 shared by all boxes, and all boxes active on a slice are decoded in one call. Overlaps resolve as in the
 organizers' code, where the later box wins, i.e. the highest label covering a pixel.
 """
-from typing import Protocol
-
 import numpy as np
 
 from .cases import output_dtype
+from .contract import BOX_ONLY, Engine, Features, feature_arrays
 from .prompts import box_prompts, foreground
 from .timer import StageTimer
 from .transforms import box_to_model, logits_to_mask, model_input, prior_box
@@ -22,27 +23,13 @@ from .transforms import box_to_model, logits_to_mask, model_input, prior_box
 MAX_BOXES_PER_CALL = 16  # decoder memory grows with the batch: 16 boxes need about 0.3 GB
 EMBEDDING_CACHE_BYTES = 512 << 20  # slices shared by the upward and downward sweeps: 128 LiteMedSAM ones
 
-
-Features = np.ndarray | tuple[np.ndarray, ...]  # what an engine's encoder returns: one array, or several
-
-
-class Engine(Protocol):
-    def encode(self, image: np.ndarray) -> Features: ...
-
-    def decode(self, features: Features, boxes: np.ndarray, *prompts: np.ndarray) -> np.ndarray: ...
+BoxCues = tuple[np.ndarray, np.ndarray] | None  # (points, scribbles), or None for box-only engines
 
 
-def _wants_prompts(engine: Engine) -> bool:
-    """Engines without a `prompts` attribute take boxes only."""
-    return getattr(engine, "prompts", "box") != "box"
-
-
-def _prompts(
-    engine: Engine, x: np.ndarray, boxes256: np.ndarray, keys: list[str], timer: StageTimer
-) -> tuple[np.ndarray, ...]:
-    """The extra decoder inputs for (B, 4) boxes on model input x: () or (points, scribbles)."""
-    if not _wants_prompts(engine):
-        return ()
+def _box_cues(engine: Engine, x: np.ndarray, boxes256: np.ndarray, keys: list[str], timer: StageTimer) -> BoxCues:
+    """The box cues for (B, 4) prompt boxes on model input x, when the engine takes them."""
+    if engine.prompt_mode == BOX_ONLY:
+        return None
     with timer.stage("preprocess"):
         return box_prompts(foreground(x), boxes256, keys)
 
@@ -54,15 +41,16 @@ def _decode_masks(
     height: int,
     width: int,
     timer: StageTimer,
-    prompts: tuple[np.ndarray, ...] = (),
+    cues: BoxCues = None,
     per_call: int = MAX_BOXES_PER_CALL,
 ) -> list[np.ndarray]:
-    """Decodes (B, 4) boxes (with their (B, ...) prompts, if any) in batches; returns B bool masks (height, width)."""
+    """Decodes (B, 4) prompt boxes (with their cues, if any) in batches; returns B bool masks (height, width)."""
     masks = []
     for start in range(0, len(boxes256), per_call):
         batch = slice(start, start + per_call)
+        cue_batch = {} if cues is None else {"points": cues[0][batch], "scribbles": cues[1][batch]}
         with timer.stage("decode"):
-            logits = engine.decode(features, boxes256[batch], *(p[batch] for p in prompts))
+            logits = engine.decode(features, boxes256[batch], **cue_batch)
         with timer.stage("postprocess"):
             masks.extend(logits_to_mask(lg, height, width) for lg in logits)
     return masks
@@ -75,7 +63,7 @@ def _paint(target: np.ndarray, mask: np.ndarray, label: int) -> None:
 def segment_2d(
     engine: Engine, image: np.ndarray, boxes: np.ndarray, timer: StageTimer, case: str = "", per_call: int = MAX_BOXES_PER_CALL
 ) -> np.ndarray:
-    """image (H, W, 3) uint8, boxes (N, 4) -> segs (H, W), label k for box k. `case` seeds the prompts;
+    """image (H, W, 3) uint8, boxes (N, 4) -> segs (H, W), label k for box k. `case` seeds the box cues;
     `per_call` boxes go to the decoder at once (1 is the organizers' manner)."""
     height, width = image.shape[:2]
     segs = np.zeros((height, width), dtype=output_dtype(len(boxes)))
@@ -88,8 +76,8 @@ def segment_2d(
     with timer.stage("encode"):
         embedding = engine.encode(x)
     timer.count("slices_encoded")
-    prompts = _prompts(engine, x, boxes256, [f"{case}:{i}" for i in range(len(boxes))], timer)
-    masks = _decode_masks(engine, embedding, boxes256, height, width, timer, prompts, per_call)
+    cues = _box_cues(engine, x, boxes256, [f"{case}:{i}" for i in range(len(boxes))], timer)
+    masks = _decode_masks(engine, embedding, boxes256, height, width, timer, cues, per_call)
     for label, mask in enumerate(masks, start=1):
         with timer.stage("postprocess"):
             _paint(segs, mask, label)
@@ -99,7 +87,7 @@ def segment_2d(
 class _SliceEmbeddings:
     """Encodes slices on demand and keeps those the downward sweep will need again (bounded in bytes).
 
-    `get` returns the slice's features and its model input (which the box-derived prompts need)."""
+    `get` returns the slice's features and its model input (which the box cues need)."""
 
     def __init__(self, engine: Engine, volume: np.ndarray, keep: set[int], timer: StageTimer) -> None:
         self.engine, self.volume, self.keep, self.timer = engine, volume, keep, timer
@@ -108,7 +96,7 @@ class _SliceEmbeddings:
 
     @staticmethod
     def _nbytes(features: Features) -> int:
-        return sum(f.nbytes for f in ((features,) if isinstance(features, np.ndarray) else features))
+        return sum(f.nbytes for f in feature_arrays(features))
 
     def get(self, z: int) -> tuple[Features, np.ndarray]:
         if z in self.cache:
@@ -137,12 +125,12 @@ def _z_ranges(boxes: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray, np
 
 
 def segment_3d(engine: Engine, volume: np.ndarray, boxes: np.ndarray, timer: StageTimer, case: str = "") -> np.ndarray:
-    """volume (D, H, W) uint8, boxes (N, 6) -> segs (D, H, W). `case` seeds the prompts.
+    """volume (D, H, W) uint8, boxes (N, 6) -> segs (D, H, W). `case` seeds the box cues.
 
-    Each box starts on its middle slice with its own box, propagates up to z_max and then down from the
-    middle to z_min (both inclusive); every further slice is prompted with the bounding box of the
-    neighbouring slice's mask for that box (widened by 3 px in 256-space), or the original box when that
-    mask vanished.
+    Each box starts on its middle slice with its own box and propagates up to z_max; then it starts again
+    from its middle slice's mask and propagates down to z_min (both inclusive). Every further slice is
+    prompted with the bounding box of the neighbouring slice's mask for that box (widened by 3 px in
+    256-space), or the box's own box when that mask vanished. All boxes sweep together, slice by slice.
     """
     depth, height, width = volume.shape
     segs = np.zeros(volume.shape, dtype=output_dtype(len(boxes)))
@@ -151,32 +139,38 @@ def segment_3d(engine: Engine, volume: np.ndarray, boxes: np.ndarray, timer: Sta
         return segs
     z_lo, z_hi, z_mid = _z_ranges(boxes, depth)
     with timer.stage("preprocess"):
-        start_boxes = box_to_model(boxes[:, [0, 1, 3, 4]], height, width)
-    up_slices = {z for lo, hi in zip(z_mid, z_hi) for z in range(lo, hi + 1)}
-    down_slices = {z for lo, hi in zip(z_lo, z_mid) for z in range(lo, hi)}
+        own_boxes = box_to_model(boxes[:, [0, 1, 3, 4]], height, width)
+    up_slices = {z for mid, hi in zip(z_mid, z_hi) for z in range(mid, hi + 1)}
+    down_slices = {z for lo, mid in zip(z_lo, z_mid) for z in range(lo, mid)}
     embeddings = _SliceEmbeddings(engine, volume, up_slices & down_slices, timer)
 
-    mid_prompts = start_boxes.copy()  # prompts for z_mid - 1, set when the upward sweep passes z_mid
-    sweeps = (
-        (range(min(z_mid), max(z_hi) + 1), lambda z: (z_mid <= z) & (z <= z_hi), start_boxes.copy()),
-        (range(max(z_mid) - 1, min(z_lo) - 1, -1), lambda z: (z_lo <= z) & (z < z_mid), mid_prompts),
-    )
-    for slices, active_at, prompts in sweeps:
-        for z in slices:
-            active = np.flatnonzero(active_at(z))
-            if len(active) == 0:
-                continue
-            features, x = embeddings.get(z)
-            extra = _prompts(engine, x, prompts[active], [f"{case}:{b}:{z}" for b in active], timer)
-            masks = _decode_masks(engine, features, prompts[active], height, width, timer, extra)
-            with timer.stage("postprocess"):
-                for b, mask in zip(active, masks):
-                    label = int(b) + 1
-                    _paint(segs[z], mask, label)
-                    following = prior_box(mask, label)
-                    prompts[b] = start_boxes[b] if following is None else following
-                    if z == z_mid[b]:
-                        mid_prompts[b] = prompts[b]
+    def segment_slice(z: int, active: np.ndarray, prompt_boxes: np.ndarray) -> None:
+        """Segments slice z for the active boxes, paints their masks, and replaces each one's prompt box
+        by the box of its new mask (its own box when the mask is empty)."""
+        features, x = embeddings.get(z)
+        cues = _box_cues(engine, x, prompt_boxes[active], [f"{case}:{b}:{z}" for b in active], timer)
+        masks = _decode_masks(engine, features, prompt_boxes[active], height, width, timer, cues)
+        with timer.stage("postprocess"):
+            for b, mask in zip(active, masks):
+                label = int(b) + 1
+                _paint(segs[z], mask, label)
+                following = prior_box(mask, label)
+                prompt_boxes[b] = own_boxes[b] if following is None else following
+
+    up_boxes = own_boxes.copy()
+    middle_boxes = own_boxes.copy()  # each box's prompt below its middle slice: from the middle slice's mask
+    for z in range(min(z_mid), max(z_hi) + 1):
+        active = np.flatnonzero((z_mid <= z) & (z <= z_hi))
+        if len(active):
+            segment_slice(z, active, up_boxes)
+            at_middle = active[z_mid[active] == z]
+            middle_boxes[at_middle] = up_boxes[at_middle]
+
+    down_boxes = middle_boxes
+    for z in range(max(z_mid) - 1, min(z_lo) - 1, -1):
+        active = np.flatnonzero((z_lo <= z) & (z < z_mid))
+        if len(active):
+            segment_slice(z, active, down_boxes)
     return segs
 
 

@@ -1,5 +1,6 @@
 """The efficiency timer: seconds per stage and per case, appended to a CSV and summarised on stderr."""
 import csv
+import io
 import os
 import time
 from collections import defaultdict
@@ -9,7 +10,7 @@ from typing import Iterator
 
 STARTUP_STAGES = ("interpreter", "imports", "compile")
 CASE_STAGES = ("read", "preprocess", "encode", "decode", "postprocess", "write")
-COLUMNS = ("case", "status", "boxes", "slices_encoded", *STARTUP_STAGES, *CASE_STAGES, "total")
+COLUMNS = ("case", "status", "configuration", "boxes", "slices_encoded", *STARTUP_STAGES, *CASE_STAGES, "total")
 
 
 def interpreter_seconds() -> float:
@@ -41,10 +42,13 @@ class StageTimer:
         self.counts[name] += n
 
 
-def case_row(case: str, status: str, timer: StageTimer, startup: dict[str, float]) -> dict[str, str]:
-    """One CSV row; `startup` holds the process's start-up stages (charged to the first case it runs)."""
+def case_row(
+    case: str, status: str, configuration: str, timer: StageTimer, startup: dict[str, float]
+) -> dict[str, str]:
+    """One CSV row; `configuration` names what ran (model, precision, prompts); `startup` holds the
+    process's start-up stages (charged to the first case it runs)."""
     stages = {**{s: startup.get(s, 0.0) for s in STARTUP_STAGES}, **{s: timer.seconds[s] for s in CASE_STAGES}}
-    row = {"case": case, "status": status, "boxes": str(timer.counts["boxes"])}
+    row = {"case": case, "status": status, "configuration": configuration, "boxes": str(timer.counts["boxes"])}
     row["slices_encoded"] = str(timer.counts["slices_encoded"])
     row.update({k: f"{v:.4f}" for k, v in stages.items()})
     row["total"] = f"{sum(stages.values()):.4f}"
@@ -52,15 +56,25 @@ def case_row(case: str, status: str, timer: StageTimer, startup: dict[str, float
 
 
 def append_rows(path: Path, rows: list[dict[str, str]]) -> None:
-    """Appends rows to the CSV at `path`, writing the header when the file is new."""
-    new = not path.exists() or path.stat().st_size == 0
-    with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
+    """Adds rows to the CSV at `path` (with a header when the file is new) all or nothing: the grown file
+    is written beside it and renamed over it, so a full disk or a kill leaves the old file whole.
+    A file with other columns (an older version's) keeps its own header; missing cells stay empty."""
+    old = path.read_text() if path.exists() else ""
+    fields = next(csv.reader(io.StringIO(old)), None) or list(COLUMNS)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=fields, extrasaction="ignore")
+    if not old:
+        writer.writeheader()
+    writer.writerows(rows)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", newline="") as f:
+            f.write(old + text.getvalue())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def summary_line(row: dict[str, str]) -> str:
     parts = ", ".join(f"{s} {float(row[s]):.3f}" for s in (*STARTUP_STAGES, *CASE_STAGES) if float(row[s]) > 0)
-    return f"{row['case']}: {row['status']}, {row['boxes']} boxes, {row['total']} s ({parts})"
+    return f"{row['case']}: {row['status']}, {row['configuration']}, {row['boxes']} boxes, {row['total']} s ({parts})"

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from .checkpoints import official_litemedsam_checkpoint
-from .segment import Features
+from .contract import BOX_ONLY, PROMPT_MODES, Features, feature_arrays, prompt_mode
 from .modeling import model_registry
 
 
@@ -27,10 +27,7 @@ class TorchEngine:
         if checkpoint is None:
             raise ValueError(f"{model} has no bundled weights: pass its checkpoint")
         self.model = model_registry[model](checkpoint)
-        modes = ("box",) if model == "litemedsam" else ("box-points-scribble", "box")
-        self.prompts = prompts or modes[0]
-        if self.prompts not in modes:
-            raise ValueError(f"{model} takes prompts {', '.join(modes)}, not {self.prompts!r}")
+        self.prompt_mode = prompt_mode(model, prompts, (BOX_ONLY,) if model == "litemedsam" else PROMPT_MODES)
 
     @torch.inference_mode()
     def encode(self, image: np.ndarray) -> Features:
@@ -45,7 +42,7 @@ class TorchEngine:
         points: np.ndarray | None = None,
         scribbles: np.ndarray | None = None,
     ) -> np.ndarray:
-        tensors = [torch.from_numpy(f) for f in ((features,) if isinstance(features, np.ndarray) else features)]
-        prompts = [] if self.prompts == "box" else [torch.from_numpy(points), torch.from_numpy(scribbles)]
-        logits, _ = self.model.decode(*tensors, torch.from_numpy(boxes), *prompts)
+        tensors = [torch.from_numpy(f) for f in feature_arrays(features)]
+        cues = [] if self.prompt_mode == BOX_ONLY else [torch.from_numpy(points), torch.from_numpy(scribbles)]
+        logits, _ = self.model.decode(*tensors, torch.from_numpy(boxes), *cues)
         return logits[:, 0].numpy()

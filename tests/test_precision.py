@@ -1,0 +1,174 @@
+"""Precision configurations and `--precision auto`: parsing, the CPU classes, the choice from a record,
+a cache that keeps configurations apart, and the timer naming what ran."""
+import csv
+import json
+import shutil
+
+import pytest
+
+from conftest import REPO
+
+from medsam_laptop import cli
+from medsam_laptop.engine import OpenVINOEngine, cache_namespace
+from medsam_laptop.precision import (
+    Configuration,
+    PrecisionError,
+    choose,
+    cpu_class,
+    read_record,
+    resolve,
+)
+
+WEIGHTS = REPO / "weights" / "litemedsam"
+ZEN4 = {"avx2", "avx512f", "avx512_bf16", "avx512_vnni"}
+SAPPHIRE_RAPIDS = ZEN4 | {"amx_bf16", "amx_int8", "amx_tile"}
+
+
+def _entry(name: str, passed: bool, encode_s: float, decode_s: float) -> dict:
+    return {"configuration": name, "speed": {"encode_s": encode_s, "decode_s_per_box": decode_s},
+            "gate": {"passed": passed}}
+
+
+def test_configuration_names():
+    assert Configuration.parse("int8") == Configuration("int8", "f32")
+    assert Configuration.parse("bf16") == Configuration("bf16", "bf16")
+    assert Configuration.parse("int8-bf16").name == "int8-bf16"
+    assert Configuration.parse("int8-bf16").encoder_file == "encoder-int8.xml"
+    assert Configuration.parse("int8-bf16").encoder_hint == "f32"
+    assert Configuration.parse("bf16-f32").encoder_file == "encoder.xml"
+    for bad in ("f64", "int8-int8", "bf16-", "auto-f32", ""):
+        with pytest.raises(PrecisionError):
+            Configuration.parse(bad)
+
+
+def test_cpu_classes_from_injected_capabilities():
+    assert cpu_class({"BF16", "FP16", "INT8"}, SAPPHIRE_RAPIDS) == "amx"
+    assert cpu_class({"BF16", "INT8"}, ZEN4) == "avx512-bf16"
+    # flags alone are not enough: OpenVINO must also offer bf16 on the CPU
+    assert cpu_class({"INT8"}, ZEN4) == "avx512"
+    assert cpu_class({"INT8"}, {"avx2", "avx512f"}) == "avx512"
+    assert cpu_class({"INT8"}, {"avx2", "fma"}) == "avx2"
+    assert cpu_class(set(), {"sse4_2"}) == "other"
+
+
+def test_auto_picks_f32_when_nothing_faster_has_passed():
+    record = {"classes": {"avx2": {"configurations": [
+        _entry("f32-f32", True, 0.56, 0.040),
+        _entry("int8-f32", False, 0.29, 0.040),  # faster, but failed the gate
+        _entry("f16-f16", True, 0.94, 0.063),  # passed, but slower than f32
+    ]}}}
+    assert choose(record, "avx2") == Configuration()
+    assert choose(record, "amx") == Configuration()  # a class with no record
+    assert choose({"classes": {}}, "avx2") == Configuration()
+
+
+def test_auto_picks_the_fastest_passing_configuration_whose_files_exist(tmp_path):
+    record = {"classes": {"amx": {"configurations": [
+        _entry("f32-f32", True, 0.70, 0.071),
+        _entry("bf16-f32", True, 0.32, 0.071),
+        _entry("int8-bf16", True, 0.25, 0.033),
+    ]}}}
+    assert choose(record, "amx") == Configuration("int8", "bf16")
+    (tmp_path / "encoder.xml").touch()  # a model folder without the INT8 encoder
+    assert choose(record, "amx", tmp_path) == Configuration("bf16", "f32")
+
+
+def test_resolve_reads_the_committed_record_with_injected_capabilities():
+    record = read_record(WEIGHTS)
+    machines = {"amx": (SAPPHIRE_RAPIDS, {"BF16", "INT8"}), "avx512-bf16": (ZEN4, {"BF16", "INT8"}),
+                "avx512": ({"avx2", "avx512f"}, {"INT8"}), "avx2": ({"avx2"}, {"INT8"})}
+    assert set(record["classes"]) <= set(machines)
+    for cls, (flags, capabilities) in machines.items():
+        configuration, how = resolve("auto", WEIGHTS, capabilities, flags)
+        assert how == f"auto on {cls}"
+        entries = record["classes"].get(cls, {}).get("configurations", [])
+        passed = {e["configuration"]: e["speed"] for e in entries if e["gate"]["passed"]}
+        if not passed:
+            assert configuration == Configuration()
+            continue
+        fastest = min(passed, key=lambda n: passed[n]["encode_s"] + passed[n]["decode_s_per_box"])
+        assert configuration == Configuration.parse(fastest)
+    assert resolve("int8", WEIGHTS) == (Configuration("int8", "f32"), "int8")
+
+
+def test_every_recorded_class_names_its_measurement():
+    record = json.loads((WEIGHTS / "precision.json").read_text())
+    for cls, entry in record["classes"].items():
+        assert entry["cpu"] and entry["command"] and entry["measured"], cls
+        names = [e["configuration"] for e in entry["configurations"]]
+        assert "f32-f32" in names, cls  # the baseline every choice is timed against
+        for e in entry["configurations"]:
+            Configuration.parse(e["configuration"])
+            gate = e["gate"]
+            if e["configuration"] != "f32-f32":
+                within = gate["mean_drop"] <= record["gate"]["mean_drop_max"] and gate["worst_drop"] <= record["gate"]["group_drop_max"]
+                assert gate["passed"] == within, (cls, e)
+
+
+def test_cache_namespaces_differ_by_graph_and_hint():
+    names = {cache_namespace(WEIGHTS, graph, hint) for graph in ("encoder.xml", "encoder-int8.xml", "decoder.xml")
+             for hint in ("f32", "bf16", "f16")}
+    assert len(names) == 9
+    assert cache_namespace(WEIGHTS, "decoder.xml", "f32") == cache_namespace(WEIGHTS, "decoder.xml", "f32")
+
+
+def test_cache_namespace_follows_the_graph_bytes(tmp_path):
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "encoder.xml").write_text("a")
+    (model / "encoder.bin").write_text("b")
+    before = cache_namespace(model, "encoder.xml", "f32")
+    (model / "encoder.bin").write_text("bb")
+    assert cache_namespace(model, "encoder.xml", "f32") != before
+
+
+def _predict(tmp_path, cases_dir, precision: str, outputs):
+    inputs = tmp_path / "in"
+    inputs.mkdir(exist_ok=True)
+    shutil.copy(cases_dir / "imgs" / "2DBox_US_stubus_01.npz", inputs)
+    return cli.main(["predict", "-i", str(inputs), "-o", str(outputs), "--precision", precision])
+
+
+def test_switching_precision_over_one_cache_folder(tmp_path, cases_dir):
+    """Every precision this CPU runs, one after another into the same output folder and cache."""
+    import openvino as ov
+
+    capabilities = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    precisions = ["f32", "int8", *(["bf16", "bf16-f32", "int8-bf16"] if "BF16" in capabilities else [])]
+    outputs = tmp_path / "out"
+    for precision in [*precisions, "f32", *precisions]:  # second round: every blob comes from the cache
+        assert _predict(tmp_path, cases_dir, precision, outputs) == 0, precision
+    cache = outputs / ".openvino_cache"
+    assert len([p for p in cache.iterdir() if p.is_dir()]) == len({
+        (Configuration.parse(p).encoder_file, Configuration.parse(p).encoder_hint) for p in precisions
+    }) + len({Configuration.parse(p).decoder_hint for p in precisions})
+    with open(outputs / "efficiency_timer.csv") as f:
+        ran = [row["configuration"] for row in csv.DictReader(f)]
+    assert ran == [f"litemedsam {Configuration.parse(p).name}" for p in [*precisions, "f32", *precisions]]
+
+
+def test_timer_names_the_configuration_auto_ran(tmp_path, cases_dir, capsys):
+    outputs = tmp_path / "out"
+    assert _predict(tmp_path, cases_dir, "auto", outputs) == 0
+    configuration, how = resolve("auto", WEIGHTS)
+    with open(outputs / "efficiency_timer.csv") as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["configuration"] == f"litemedsam {configuration.name} ({how})"
+    assert f"litemedsam {configuration.name} ({how})" in capsys.readouterr().err
+
+
+def _runtime_precisions(request) -> set[str]:
+    model = request.get_compiled_model().get_runtime_model()
+    return {op.get_rt_info()["runtimePrecision"].astype(str) for op in model.get_ops()
+            if "runtimePrecision" in op.get_rt_info()}
+
+
+def test_engine_compiles_the_configuration_it_names():
+    import openvino as ov
+
+    bf16 = "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    engine = OpenVINOEngine(WEIGHTS, "int8-bf16", cache_dir=None)
+    assert "i8" in _runtime_precisions(engine._encoder) and "bf16" not in _runtime_precisions(engine._encoder)
+    assert ("bf16" in _runtime_precisions(engine._decoder)) == bf16
+    f32 = OpenVINOEngine(WEIGHTS, "f32", cache_dir=None)
+    assert not {"i8", "bf16"} & (_runtime_precisions(f32._encoder) | _runtime_precisions(f32._decoder))
