@@ -15,7 +15,9 @@ def _add_compute_metrics(subparsers) -> None:
         "compute-metrics",
         help="score a folder of segs against a folder of gts (DSC, NSD, per-modality summary)",
         description="Per-case DSC/NSD as the organizers compute them, quirks included by default; "
-                    "the options marked 'correction' change the organizers' behaviour.")
+                    "the options marked 'correction' change the organizers' behaviour.",
+        epilog="Exit status: 0 every case scored; 1 some case's seg was missing or could not be scored "
+               "(all outputs are still written); 2 usage error (bad arguments, no such folder, no cases).")
     p.add_argument("-s", "--seg-dir", type=Path, required=True, help="folder of <case>.npz with key 'segs'")
     p.add_argument("-g", "--gt-dir", type=Path, required=True, help="folder of <case>.npz with 'gts' (+ 'spacing' in 3D)")
     p.add_argument("-o", "--out-dir", type=Path, required=True,
@@ -40,6 +42,13 @@ def _run_compute_metrics(args: argparse.Namespace) -> int:
     from .compute_metrics import OK, score_folder, write_outputs
     from .metrics import MetricOptions
 
+    for folder in (args.gt_dir, args.seg_dir):
+        if not folder.is_dir():
+            print(f"compute-metrics: {folder} is not a folder", file=sys.stderr)
+            return 2
+    if not any(args.gt_dir.glob("*.npz")):
+        print(f"compute-metrics: no *.npz cases in {args.gt_dir}", file=sys.stderr)
+        return 2
     options = MetricOptions(
         tolerance_mm=args.tolerance,
         nsd_min_dsc=None if args.always_nsd else 0.2,
@@ -55,7 +64,7 @@ def _run_compute_metrics(args: argparse.Namespace) -> int:
     failed = [r for r in results if r.status != OK]
     if failed:
         print(f"{len(failed)} of {len(results)} cases scored 0 (see status in {paths['cases']})", file=sys.stderr)
-    return 0
+    return 1 if failed else 0
 
 
 def _add_convert(subparsers) -> None:

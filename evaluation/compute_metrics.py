@@ -13,15 +13,17 @@ from pathlib import Path
 import sys
 import time
 from typing import Sequence
-import zipfile
 
 import numpy as np
+
+from medsam_laptop.npz import NpzError, read_arrays, read_headers
 
 from . import leaderboard
 from .metrics import MetricOptions, case_scores
 
 DEFAULT_MAX_SEG_BYTES = 1 << 30
 OK = "ok"
+STATUS_OF_NPZ_REASON = {"pickled": "wrong-dtype", "too-large": "too-large"}  # any other: "unreadable"
 
 
 class SegError(Exception):
@@ -50,46 +52,23 @@ class CaseResult:
 def read_segs(path: Path, shape: tuple[int, ...], max_bytes: int = DEFAULT_MAX_SEG_BYTES) -> np.ndarray:
     """Load the ``segs`` array of an untrusted npz file.
 
-    The file size, the array header (shape == ``shape``, an integer, bool or float dtype) and
-    the declared member size are checked before any data is decompressed; pickles are refused.
+    The array header (shape == ``shape``, an integer, bool or float dtype, at most ``max_bytes``)
+    is checked before any data is decompressed; pickles are refused (medsam_laptop.npz).
 
     Raises:
         SegError: with status missing / too-large / unreadable / wrong-dtype / wrong-shape.
     """
     if not path.is_file():
         raise SegError("missing", "no seg file")
-    if path.stat().st_size > max_bytes:
-        raise SegError("too-large", f"file is {path.stat().st_size} bytes, limit {max_bytes}")
     try:
-        with zipfile.ZipFile(path) as archive:
-            member = archive.getinfo("segs.npy")
-            if member.file_size > max_bytes:
-                raise SegError("too-large", f"segs is {member.file_size} bytes, limit {max_bytes}")
-            with archive.open(member) as stream:
-                header_shape, dtype = _npy_header(stream)
-        if dtype.kind not in "biuf" or dtype.itemsize > 8:
-            raise SegError("wrong-dtype", f"segs dtype {dtype}")
-        if header_shape != tuple(shape):
-            raise SegError("wrong-shape", f"segs shape {header_shape}, gts shape {tuple(shape)}")
-        with np.load(path, allow_pickle=False) as npz:
-            return npz["segs"]
-    except SegError:
-        raise
-    except KeyError:
-        raise SegError("unreadable", "no 'segs' array in the file") from None
-    except Exception as error:  # any corrupt file: zip, npy header, decompression, pickle refusal
-        raise SegError("unreadable", f"{type(error).__name__}: {error}") from None
-
-
-def _npy_header(stream) -> tuple[tuple[int, ...], np.dtype]:
-    version = np.lib.format.read_magic(stream)
-    if version == (1, 0):
-        shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
-    elif version == (2, 0):
-        shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
-    else:
-        raise ValueError(f"unsupported npy version {version}")
-    return tuple(shape), dtype
+        header = read_headers(path, ["segs"], max_bytes=max_bytes)["segs"]
+        if header.dtype.kind not in "biuf" or header.dtype.itemsize > 8:
+            raise SegError("wrong-dtype", f"segs dtype {header.dtype}")
+        if header.shape != tuple(shape):
+            raise SegError("wrong-shape", f"segs shape {header.shape}, gts shape {tuple(shape)}")
+        return read_arrays(path, ["segs"], max_bytes=max_bytes)["segs"]
+    except NpzError as error:
+        raise SegError(STATUS_OF_NPZ_REASON.get(error.reason, "unreadable"), str(error)) from None
 
 
 def score_case(

@@ -21,11 +21,30 @@ from .lookup_tables import (
 SurfaceDistances = dict[str, np.ndarray]
 
 
+def _check_mask(name: str, mask: np.ndarray) -> None:
+    """Refuses anything but a bool numpy array: a label map would be silently misread (labels
+    2 and 3 intersect as 2 & 3 = 2, and overflow the uint8 neighbour codes).
+
+    Raises:
+        TypeError: naming the argument ``name``.
+    """
+    if not isinstance(mask, np.ndarray) or mask.dtype != bool:
+        got = f"{mask.dtype} array" if isinstance(mask, np.ndarray) else type(mask).__name__
+        raise TypeError(f"{name} must be a bool numpy array, got {got} (pass e.g. labels == k)")
+
+
 def dice(mask_gt: np.ndarray, mask_pred: np.ndarray) -> float:
     """Dice similarity coefficient 2|A n B| / (|A| + |B|) of two boolean masks of one shape.
 
     Returns NaN when both masks are empty (the organizers' convention).
+
+    Raises:
+        TypeError: a mask that is not bool; ValueError: masks of different shapes.
     """
+    _check_mask("mask_gt", mask_gt)
+    _check_mask("mask_pred", mask_pred)
+    if mask_gt.shape != mask_pred.shape:
+        raise ValueError(f"mask shapes differ: {mask_gt.shape} vs {mask_pred.shape}")
     volume_sum = mask_gt.sum() + mask_pred.sum()
     if volume_sum == 0:
         return float("nan")
@@ -33,7 +52,8 @@ def dice(mask_gt: np.ndarray, mask_pred: np.ndarray) -> float:
 
 
 def bounding_box(mask: np.ndarray) -> tuple[slice, ...] | None:
-    """Tight bounding box of the True voxels of ``mask`` as slices, or None if it is empty."""
+    """Tight bounding box of the True voxels of the bool array ``mask`` as slices, or None if it is empty."""
+    _check_mask("mask", mask)
     box = []
     for axis in range(mask.ndim):
         other_axes = tuple(a for a in range(mask.ndim) if a != axis)
@@ -54,6 +74,7 @@ def neighbour_codes(mask: np.ndarray) -> np.ndarray:
         uint8 array one larger along each axis: entry i holds the code (lookup_tables weights) of
         the 2x2(x2) voxels i-1..i around corner i, voxels outside ``mask`` counting as empty.
     """
+    _check_mask("mask", mask)
     weights = NEIGHBOUR_WEIGHTS_3D if mask.ndim == 3 else NEIGHBOUR_WEIGHTS_2D
     padded = np.pad(mask.astype(np.uint8), 1)
     codes = np.zeros(tuple(n + 1 for n in mask.shape), np.uint8)
@@ -82,7 +103,12 @@ def surface_distances(
         where ``mask_pred`` is empty) with ``surfel_areas_gt`` (mm^2 in 3D, mm in 2D) in the same
         order; ``distances_pred_to_gt`` with ``surfel_areas_pred`` likewise. All four are empty
         when both masks are empty.
+
+    Raises:
+        TypeError: a mask that is not bool; ValueError: masks of different shapes or of 1 or 4+ dims.
     """
+    _check_mask("mask_gt", mask_gt)
+    _check_mask("mask_pred", mask_pred)
     if mask_gt.shape != mask_pred.shape:
         raise ValueError(f"mask shapes differ: {mask_gt.shape} vs {mask_pred.shape}")
     if mask_gt.ndim == 3:

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from medsam_laptop.cases import CaseError, list_cases, output_dtype, read_case, write_segs
+from medsam_laptop.npz import NpzError
 
 
 def _save(path, **arrays):
@@ -51,6 +52,15 @@ def test_truncated_npz_is_a_case_error(tmp_path):
     path.write_bytes(path.read_bytes()[:300])
     with pytest.raises(CaseError):
         read_case(path)
+
+
+def test_npz_refusals_become_case_errors(tmp_path):
+    image = np.zeros((17, 256, 256), np.uint8)  # one slice over 1 MiB
+    path = _save(tmp_path / "3DBox_x.npz", imgs=image, boxes=np.array([[1, 1, 1, 4, 4, 2]]))
+    with pytest.raises(CaseError, match=r"^imgs of shape \(17, 256, 256\) exceeds the 1 MiB limit$") as err:
+        read_case(path, max_image_bytes=1 << 20)
+    assert isinstance(err.value.__cause__, NpzError) and err.value.__cause__.reason == "too-large"
+    assert read_case(path, max_image_bytes=image.nbytes).image.shape == image.shape
 
 
 def test_list_cases_skips_folders_and_other_files(tmp_path):

@@ -5,15 +5,13 @@ A 2D case (name not starting with "3D") holds `imgs` (H, W, 3) uint8 and `boxes`
 [x_min, y_min, z_min, x_max, y_max, z_max]. Coordinates are pixel indices, max inclusive.
 """
 import io
-import math
 import os
-import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .npz import NpzError, read_arrays
 
 MAX_IMAGE_BYTES = int(os.environ.get("MEDSAM_MAX_IMAGE_MB", "3072")) << 20  # -m 8G leaves room for 3 GiB
 
@@ -42,53 +40,17 @@ def list_cases(input_dir: Path) -> list[Path]:
 def read_case(path: Path, max_image_bytes: int = MAX_IMAGE_BYTES) -> Case:
     """Loads and validates one case. Raises CaseError.
 
-    Array headers are checked before any data is decompressed, so a pickled (object) array is refused
-    without being unpickled and an oversized image without being inflated.
+    Array headers are checked before any data is decompressed (see npz.py), so a pickled (object)
+    array is refused without being unpickled and an oversized image without being inflated.
     """
     try:
-        with open(path, "rb") as f:
-            magic = f.read(4)
-    except OSError as err:
-        raise CaseError(f"cannot open ({err.strerror})") from None
-    if magic != b"PK\x03\x04":
-        raise CaseError("not an npz file (no zip header)")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            keys = {name.removesuffix(".npy") for name in archive.namelist()}
-            missing = {"imgs", "boxes"} - keys
-            if missing:
-                raise CaseError(f"missing key(s) {sorted(missing)}; found {sorted(keys)}")
-            for key in ("imgs", "boxes"):
-                shape, dtype = _array_header(archive, key)
-                if dtype.hasobject:
-                    raise CaseError(f"{key} is a pickled object array, which is refused")
-                if key == "imgs" and math.prod(shape) * dtype.itemsize > max_image_bytes:
-                    raise CaseError(f"imgs of shape {shape} exceeds the {max_image_bytes >> 20} MiB limit")
-            image, boxes = (_read_array(archive, key) for key in ("imgs", "boxes"))
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as err:
-        if isinstance(err, CaseError):
-            raise
-        raise CaseError(f"not a readable npz file ({type(err).__name__}: {err})") from None
+        arrays = read_arrays(path, ("imgs", "boxes"), max_bytes=max_image_bytes)
+    except NpzError as err:
+        raise CaseError(str(err)) from err
+    image, boxes = arrays["imgs"], arrays["boxes"]
     is_3d = is_3d_name(path.name)
     _check_image(image, is_3d)
     return Case(path.name, image, _check_boxes(boxes, image.shape, is_3d), is_3d)
-
-
-def _array_header(archive: zipfile.ZipFile, key: str) -> tuple[tuple[int, ...], np.dtype]:
-    with archive.open(f"{key}.npy") as f:
-        version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-        elif version == (2, 0):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-        else:
-            raise CaseError(f"{key} uses npy format version {version}, which is not supported")
-    return shape, dtype
-
-
-def _read_array(archive: zipfile.ZipFile, key: str) -> np.ndarray:
-    with archive.open(f"{key}.npy") as f:
-        return np.lib.format.read_array(f, allow_pickle=False)
 
 
 def _check_image(image: np.ndarray, is_3d: bool) -> None:

@@ -79,12 +79,13 @@ def test_size_limit(folders):
     gt_dir, seg_dir = folders
     result = score_folder(seg_dir, gt_dir, cases=["2DBox_US_ok.npz"], max_seg_bytes=100)[0]
     assert (result.status, result.dsc, result.nsd) == ("too-large", 0.0, 0.0)
+    assert result.detail == "segs of shape (32, 32) exceeds the 100 bytes limit"  # read from the header
 
 
 def test_cli_writes_all_outputs_and_workers_agree(folders, tmp_path, capsys):
     gt_dir, seg_dir = folders
     assert main(["compute-metrics", "-s", str(seg_dir), "-g", str(gt_dir), "-o", str(tmp_path / "out"),
-                 "-j", "2", "-q"]) == 0
+                 "-j", "2", "-q"]) == 1  # six segs scored 0
     out = tmp_path / "out"
     assert {p.name for p in out.iterdir()} == {"metrics.csv", "summary.csv", "summary.md", "summary.png"}
     with open(out / "metrics.csv", newline="") as f:
@@ -95,6 +96,43 @@ def test_cli_writes_all_outputs_and_workers_agree(folders, tmp_path, capsys):
         (r.case, repr(r.dsc), repr(r.nsd), r.status) for r in serial]
     assert "Scored 0 (6 cases)" in (out / "summary.md").read_text()
     assert "mean of group means" in capsys.readouterr().out
+
+
+def test_exit_status_says_whether_every_case_was_scored(folders, tmp_path, capsys):
+    gt_dir, seg_dir = folders
+    ok_only = ["2DBox_US_ok.npz", "2DBox_XRay_float.npz", "3DBox_CT_ok.npz"]
+    for name in {p.name for p in gt_dir.iterdir()} - set(ok_only):
+        (gt_dir / name).unlink()
+    assert main(["compute-metrics", "-s", str(seg_dir), "-g", str(gt_dir), "-o", str(tmp_path / "all"), "-q"]) == 0
+
+    (seg_dir / "3DBox_CT_ok.npz").unlink()
+    out = tmp_path / "one-missing"
+    assert main(["compute-metrics", "-s", str(seg_dir), "-g", str(gt_dir), "-o", str(out), "-q"]) == 1
+    with open(out / "metrics.csv", newline="") as f:
+        statuses = {row["case"]: row["status"] for row in csv.DictReader(f)}
+    assert statuses == {"2DBox_US_ok.npz": OK, "2DBox_XRay_float.npz": OK, "3DBox_CT_ok.npz": "missing"}
+    assert {p.name for p in out.iterdir()} == {"metrics.csv", "summary.csv", "summary.md", "summary.png"}
+    assert "1 of 3 cases scored 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("problem", ["no gt folder", "no seg folder", "no cases", "bad option"])
+def test_usage_errors_exit_2_and_write_nothing(folders, tmp_path, problem):
+    gt_dir, seg_dir = folders
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    gt, seg, extra = {"no gt folder": (tmp_path / "nowhere", seg_dir, []),
+                      "no seg folder": (gt_dir, tmp_path / "nowhere", []),
+                      "no cases": (empty, seg_dir, []),
+                      "bad option": (gt_dir, seg_dir, ["--tolerance", "two"])}[problem]
+    out = tmp_path / "out"
+    args = ["compute-metrics", "-s", str(seg), "-g", str(gt), "-o", str(out), "-q", *extra]
+    if problem == "bad option":
+        with pytest.raises(SystemExit) as exit_:
+            main(args)
+        assert exit_.value.code == 2
+    else:
+        assert main(args) == 2
+    assert not out.exists()
 
 
 def test_nan_case_is_an_empty_csv_field(tmp_path):

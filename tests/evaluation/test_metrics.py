@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 
 from evaluation.lookup_tables import contour_length_table, surface_area_table
-from evaluation.metrics import MetricOptions, case_scores, dice, surface_dice, surface_distances
+from evaluation.metrics import (
+    MetricOptions,
+    bounding_box,
+    case_scores,
+    dice,
+    neighbour_codes,
+    surface_dice,
+    surface_distances,
+)
 
 
 def brute_surface_dice(gt: np.ndarray, pred: np.ndarray, spacing: tuple, tolerance: float) -> float:
@@ -45,6 +53,49 @@ def test_dice_by_hand():
     b[1:3] = True  # 10 pixels, 5 shared
     assert dice(a, b) == pytest.approx(2 * 5 / 20)
     assert math.isnan(dice(np.zeros(3, bool), np.zeros(3, bool)))
+
+
+def two_squares() -> tuple[np.ndarray, np.ndarray]:
+    """Two 10x10 squares, one shifted a row: 90 of their 100 pixels shared, DSC 0.9."""
+    a = np.zeros((16, 16), bool)
+    a[2:12, 2:12] = True
+    return a, np.roll(a, 1, axis=0)
+
+
+def test_boolean_squares_keep_their_scores():
+    a, b = two_squares()
+    assert dice(a, b) == 0.9
+    distances = surface_distances(a, b, (1.0, 1.0))
+    for tolerance in (0.5, 2.0):
+        assert surface_dice(distances, tolerance) == pytest.approx(
+            brute_surface_dice(a, b, (1.0, 1.0), tolerance), abs=1e-12)
+    assert surface_dice(distances, 2.0) == pytest.approx(1.0)  # every corner within 1 px of the other contour
+    assert surface_dice(distances, 0.5) < 1.0
+
+
+@pytest.mark.parametrize("function", [dice, lambda gt, pred: surface_distances(gt, pred, (1.0, 1.0))],
+                         ids=["dice", "surface_distances"])
+def test_label_masks_are_refused_naming_the_argument(function):
+    # As labels 2 and 3 these squares would score 2 * 180 / 500 = 0.72 (2 & 3 == 2): refused instead.
+    a, b = two_squares()
+    labels_a, labels_b = a.astype(np.uint8) * 2, b.astype(np.uint8) * 3
+    with pytest.raises(TypeError, match="mask_gt must be a bool numpy array, got uint8 array"):
+        function(labels_a, b)
+    with pytest.raises(TypeError, match="mask_pred must be a bool numpy array, got uint8 array"):
+        function(a, labels_b)
+    with pytest.raises(TypeError, match="mask_pred .* got list"):
+        function(a, b.tolist())
+
+
+@pytest.mark.parametrize("function", [bounding_box, neighbour_codes])
+def test_single_mask_helpers_refuse_label_masks(function):
+    with pytest.raises(TypeError, match="mask must be a bool numpy array, got int64 array"):
+        function(np.ones((4, 4), np.int64))
+
+
+def test_dice_refuses_masks_of_different_shapes():
+    with pytest.raises(ValueError, match="mask shapes differ"):
+        dice(np.zeros((3, 4), bool), np.zeros((4, 3), bool))
 
 
 @pytest.mark.parametrize("shift", [1, 2])
