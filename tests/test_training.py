@@ -11,11 +11,12 @@ torch = pytest.importorskip("torch")
 
 from conftest import SHARED  # noqa: E402
 from medsam_laptop.cases import read_case  # noqa: E402
+from medsam_laptop.evaluation_guard import EvaluationSetError, check_not_evaluation_set  # noqa: E402
 from medsam_laptop.modeling import build_swin_litemedsam  # noqa: E402
 from medsam_laptop.training import distill, finetune  # noqa: E402
 from medsam_laptop.training.augment import Augmentation, augment  # noqa: E402
 from medsam_laptop.training.cli import main as training_main  # noqa: E402
-from medsam_laptop.training.config import ConfigError, check_training_data, default_config, load_config  # noqa: E402
+from medsam_laptop.training.config import ConfigError, default_config, load_config  # noqa: E402
 from medsam_laptop.training.data import DistillDataset, PromptDataset, PromptSampling  # noqa: E402
 from medsam_laptop.training.evaluate import leaderboard_average, select_cases  # noqa: E402
 from medsam_laptop.training.loop import StepBatches, load_checkpoint, lr_factor, trainable_groups  # noqa: E402
@@ -163,15 +164,15 @@ def test_guard_refuses_the_evaluation_set(tmp_path):
     (evaluation / "imgs").mkdir(parents=True)
     (tmp_path / "innocent").symlink_to(evaluation)
     for path in (evaluation, evaluation / "imgs", tmp_path / "innocent"):
-        with pytest.raises(ConfigError, match="evaluation set"):
-            check_training_data(path)
-    with pytest.raises(ConfigError):
-        load_config(default_config("distill"), {"data_dir": str(tmp_path / "innocent")})
-    with pytest.raises(ConfigError):
-        DistillDataset(evaluation, Augmentation.off())
+        with pytest.raises(EvaluationSetError, match="refusing to train"):
+            load_config(default_config("distill"), {"data_dir": str(path)})
+        with pytest.raises(EvaluationSetError, match="refusing to train"):
+            DistillDataset(path, Augmentation.off())
     assert training_main(["distill", "--data-dir", str(evaluation), "--steps", "1"]) == 2
-    assert training_main(["finetune", "--set", f"data_dir={evaluation}"]) == 2
-    assert check_training_data(tmp_path / "data" / "cvpr24-train") == tmp_path / "data" / "cvpr24-train"
+    assert training_main(["finetune", "--set", f"data_dir={tmp_path / 'innocent'}"]) == 2
+    train = tmp_path / "data" / "cvpr24-train"
+    assert check_not_evaluation_set(train, "train") == train
+    assert load_config(default_config("distill"), {"data_dir": str(train)})["data_dir"] == str(train)
 
 
 # --- evaluate's helpers (the command itself exports and segments: too slow for the suite) ----------------
@@ -214,9 +215,11 @@ def test_distill_loss_decreases_on_a_fixed_batch(distilled):
 def test_checkpoint_loads_strictly_in_the_authors_format(distilled):
     checkpoint = torch.load(distilled / "last.pth", map_location="cpu", weights_only=True)
     assert {"model", "step", "epoch", "optimizer"} <= set(checkpoint) and checkpoint["step"] == 3
-    model = build_swin_litemedsam(distilled / "last.pth")
-    reference = build_swin_litemedsam()
-    assert model.state_dict().keys() == reference.state_dict().keys()
+    saved = checkpoint["model"]
+    loaded = build_swin_litemedsam(distilled / "last.pth").state_dict()
+    assert loaded.keys() == saved.keys()
+    for key, value in saved.items():
+        assert torch.equal(loaded[key], value), key
 
 
 def test_resume_restores_step_optimizer_and_trajectory(distilled, tmp_path):

@@ -27,23 +27,24 @@ from .modeling import model_registry
 IR_FILES = ("encoder.xml", "encoder.bin", "decoder.xml", "decoder.bin")
 
 
-class EncoderGraph(nn.Module):
-    """image (1, 3, 256, 256) -> image_embeddings (1, 256, 64, 64)."""
+class Graph(nn.Module):
+    """What one IR file computes: a thin wrapper whose `forward` names the graph's inputs (in order)
+    and calls the model. The class name becomes the IR model's name."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
+
+
+class EncoderGraph(Graph):
+    """image (1, 3, 256, 256) -> image_embeddings (1, 256, 64, 64)."""
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.model.encode(image)
 
 
-class BoxDecoderGraph(nn.Module):
+class BoxDecoderGraph(Graph):
     """image_embeddings (1, 256, 64, 64) + boxes (B, 4) in 256-space -> masks (B, 256, 256), iou (B, 1)."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
 
     def forward(self, image_embeddings: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         embeddings = image_embeddings.expand(boxes.shape[0], -1, -1, -1)
@@ -118,26 +119,15 @@ SWIN_DECODER_FILES = {"box-points-scribble": "decoder", "box": "decoder_box"}
 SWIN_IR_FILES = ("encoder.xml", "encoder.bin", "decoder.xml", "decoder.bin", "decoder_box.xml", "decoder_box.bin")
 
 
-class SwinEncoderGraph(nn.Module):
+class SwinEncoderGraph(EncoderGraph):
     """image (1, 3, 256, 256) -> image_embeddings (1, 256, 64, 64), fine_skip = fs0 (1, 128, 128, 128),
     fused_skips (1, 256, 64, 64): the decoder's prompt-independent neck runs here, once per image."""
 
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
 
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.model.encode(image)
-
-
-class SwinDecoderGraph(nn.Module):
+class SwinDecoderGraph(Graph):
     """The three image features (batch 1) + boxes (B, 4) [+ points (B, 4, 2), scribbles (B, 1, 256, 256)]
     in 256-space -> masks (B, 256, 256), iou (B, 1). Traced without points and scribbles, it is the
     box-only graph."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
 
     def forward(
         self,

@@ -34,6 +34,17 @@ def _prompt_encoder() -> PromptEncoder:
     return PromptEncoder(embed_dim=256, image_embedding_size=(64, 64), input_image_size=(256, 256), mask_in_chans=16)
 
 
+def _sam_decoder_args() -> dict:
+    """SAM's mask-decoder settings, which both models keep (so their shared decoder weights have one shape)."""
+    return dict(
+        transformer_dim=256,
+        transformer=TwoWayTransformer(depth=2, embedding_dim=256, num_heads=8, mlp_dim=2048),
+        num_multimask_outputs=3,
+        iou_head_depth=3,
+        iou_head_hidden_dim=256,
+    )
+
+
 def build_litemedsam(checkpoint: str | Path | None = None) -> LiteMedSAM:
     model = LiteMedSAM(
         image_encoder=TinyViT(
@@ -46,13 +57,7 @@ def build_litemedsam(checkpoint: str | Path | None = None) -> LiteMedSAM:
             mbconv_expand_ratio=4.0,
         ),
         prompt_encoder=_prompt_encoder(),
-        mask_decoder=MaskDecoder(
-            transformer_dim=256,
-            transformer=TwoWayTransformer(depth=2, embedding_dim=256, num_heads=8, mlp_dim=2048),
-            num_multimask_outputs=3,
-            iou_head_depth=3,
-            iou_head_hidden_dim=256,
-        ),
+        mask_decoder=MaskDecoder(**_sam_decoder_args()),
     )
     if checkpoint is not None:
         model.load_state_dict(load_state_dict(checkpoint), strict=True)
@@ -72,14 +77,7 @@ def build_swin_litemedsam(checkpoint: str | Path | None = None) -> SwinLiteMedSA
             window_size=8,
         ),
         prompt_encoder=_prompt_encoder(),
-        mask_decoder=SwinMaskDecoder(
-            transformer_dim=256,
-            transformer=TwoWayTransformer(depth=2, embedding_dim=256, num_heads=8, mlp_dim=2048),
-            num_multimask_outputs=3,
-            iou_head_depth=3,
-            iou_head_hidden_dim=256,
-            skip_chans=(128, 160, 320, 320),
-        ),
+        mask_decoder=SwinMaskDecoder(**_sam_decoder_args(), skip_chans=(128, 160, 320, 320)),
     )
     if checkpoint is not None:
         model.load_state_dict(strip_unused_swin_keys(load_state_dict(checkpoint)), strict=True)

@@ -20,6 +20,30 @@ class LayerNorm2d(nn.Module):
         return self.weight[:, None, None] * x + self.bias[:, None, None]
 
 
+class Conv2dBN(nn.Sequential):
+    """Bias-free convolution followed by batch norm (keys `c`, `bn`): (B, cin, H, W) -> (B, cout, H', W')."""
+
+    def __init__(self, cin: int, cout: int, kernel: int = 1, stride: int = 1, pad: int = 0, groups: int = 1):
+        super().__init__()
+        self.add_module("c", nn.Conv2d(cin, cout, kernel, stride, pad, groups=groups, bias=False))
+        self.add_module("bn", nn.BatchNorm2d(cout))
+
+
+class PatchEmbed(nn.Module):
+    """Two 1x1 Conv2dBN with a GELU between them (keys `seq.0`, `seq.2`), stride 1:
+    (B, in_chans, H, W) -> (B, embed_dim, H, W).
+
+    Both encoders embed patches this way, so Swin-LiteMedSAM can start from LiteMedSAM's weights.
+    """
+
+    def __init__(self, in_chans: int, embed_dim: int) -> None:
+        super().__init__()
+        self.seq = nn.Sequential(Conv2dBN(in_chans, embed_dim // 2), nn.GELU(), Conv2dBN(embed_dim // 2, embed_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.seq(x)
+
+
 class MLPBlock(nn.Module):
     """Two linear layers with an activation between them: (..., dim) -> (..., dim)."""
 

@@ -18,9 +18,9 @@ class TokenMaskDecoder(nn.Module):
         self,
         transformer_dim: int,
         transformer: TwoWayTransformer,
-        num_multimask_outputs: int = 3,
-        iou_head_depth: int = 3,
-        iou_head_hidden_dim: int = 256,
+        num_multimask_outputs: int,
+        iou_head_depth: int,
+        iou_head_hidden_dim: int,
     ) -> None:
         super().__init__()
         self.transformer = transformer
@@ -79,9 +79,9 @@ class MaskDecoder(TokenMaskDecoder):
         self,
         transformer_dim: int,
         transformer: TwoWayTransformer,
-        num_multimask_outputs: int = 3,
-        iou_head_depth: int = 3,
-        iou_head_hidden_dim: int = 256,
+        num_multimask_outputs: int,
+        iou_head_depth: int,
+        iou_head_hidden_dim: int,
     ) -> None:
         super().__init__(transformer_dim, transformer, num_multimask_outputs, iou_head_depth, iou_head_hidden_dim)
         self.output_upscaling = nn.Sequential(
@@ -114,17 +114,17 @@ class SwinMaskDecoder(TokenMaskDecoder):
     it does not depend on the prompts, so `fuse_skips` runs it once per image. `output_upscaling1` takes
     cat(transformer features, fused) to 128 x 128, `output_upscaling2` takes cat(that, fs0) to 256 x 256.
     The authors' module also builds `prompt1` / `prompt2`, which it never calls; they are not built here
-    (`load_swin_state_dict` drops their keys).
+    (`build.strip_unused_swin_keys` drops their keys).
     """
 
     def __init__(
         self,
         transformer_dim: int,
         transformer: TwoWayTransformer,
-        num_multimask_outputs: int = 3,
-        iou_head_depth: int = 3,
-        iou_head_hidden_dim: int = 256,
-        skip_chans: tuple[int, int, int, int] = (128, 160, 320, 320),
+        num_multimask_outputs: int,
+        iou_head_depth: int,
+        iou_head_hidden_dim: int,
+        skip_chans: tuple[int, int, int, int],
     ) -> None:
         super().__init__(transformer_dim, transformer, num_multimask_outputs, iou_head_depth, iou_head_hidden_dim)
         self.neck = conv_neck(sum(skip_chans[1:]), transformer_dim)

@@ -20,8 +20,7 @@ table is shared by all heads of a block.
 import torch
 from torch import nn
 
-from .common import conv_neck
-from .tiny_vit import Conv2dBN, PatchEmbed
+from .common import Conv2dBN, PatchEmbed, conv_neck
 
 
 class Residual(nn.Module):
@@ -195,13 +194,13 @@ class SwinEncoder(nn.Module):
 
     def __init__(
         self,
+        dims: tuple[int, ...],
+        depths: tuple[int, ...],
+        heads: tuple[int, ...],
+        factors: tuple[int, ...],
+        head_dim: int,
+        window_size: int,
         in_chans: int = 3,
-        dims: tuple[int, ...] = (64, 128, 160, 320),
-        depths: tuple[int, ...] = (2, 2, 6, 2),
-        heads: tuple[int, ...] = (2, 4, 5, 10),
-        factors: tuple[int, ...] = (2, 2, 1, 1),
-        head_dim: int = 32,
-        window_size: int = 8,
         out_chans: int = 256,
     ) -> None:
         super().__init__()

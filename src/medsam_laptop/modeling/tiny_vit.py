@@ -9,25 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .common import conv_neck
-
-
-class Conv2dBN(nn.Sequential):
-    """Bias-free convolution followed by batch norm (keys `c`, `bn`)."""
-
-    def __init__(self, cin: int, cout: int, kernel: int = 1, stride: int = 1, pad: int = 0, groups: int = 1):
-        super().__init__()
-        self.add_module("c", nn.Conv2d(cin, cout, kernel, stride, pad, groups=groups, bias=False))
-        self.add_module("bn", nn.BatchNorm2d(cout))
-
-
-class PatchEmbed(nn.Module):
-    def __init__(self, in_chans: int, embed_dim: int) -> None:
-        super().__init__()
-        self.seq = nn.Sequential(Conv2dBN(in_chans, embed_dim // 2), nn.GELU(), Conv2dBN(embed_dim // 2, embed_dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.seq(x)
+from .common import Conv2dBN, PatchEmbed, conv_neck
 
 
 class MBConv(nn.Module):
@@ -204,14 +186,14 @@ class TinyViT(nn.Module):
 
     def __init__(
         self,
-        img_size: int = 256,
+        img_size: int,
+        embed_dims: tuple[int, ...],
+        depths: tuple[int, ...],
+        num_heads: tuple[int, ...],
+        window_sizes: tuple[int, ...],
+        mlp_ratio: float,
+        mbconv_expand_ratio: float,
         in_chans: int = 3,
-        embed_dims: tuple[int, ...] = (64, 128, 160, 320),
-        depths: tuple[int, ...] = (2, 2, 6, 2),
-        num_heads: tuple[int, ...] = (2, 4, 5, 10),
-        window_sizes: tuple[int, ...] = (7, 7, 14, 7),
-        mlp_ratio: float = 4.0,
-        mbconv_expand_ratio: float = 4.0,
         out_chans: int = 256,
     ) -> None:
         super().__init__()

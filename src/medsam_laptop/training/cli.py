@@ -11,6 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..evaluation_guard import EvaluationSetError
+from ..paths import evaluation_cases
 from .config import ConfigError, default_config, expand_path, load_config, parse_assignment
 
 STAGES = ("distill", "finetune")
@@ -44,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     ev = commands.add_parser("evaluate", help="export a checkpoint, segment evaluation cases, score them")
     ev.add_argument("checkpoint", type=Path)
     ev.add_argument("-o", "--output", type=Path, help="default: build/training/evaluate/<checkpoint name>")
-    ev.add_argument("--cases-dir", default="${MEDSAM_SHARED}/data/cvpr24-format", help="imgs/ and gts/")
+    ev.add_argument("--cases-dir", help="imgs/ and gts/ (default: the evaluation set under $MEDSAM_SHARED)")
     ev.add_argument("--limit", type=int, help="score only this many cases, spread over the set")
     ev.add_argument("--threads", type=int, default=0)
     ev.add_argument("--baseline", action="store_true", help="also score LiteMedSAM; report the shipping bar")
@@ -57,8 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         from .evaluate import evaluate
 
         out = args.output or Path("build/training/evaluate") / args.checkpoint.stem
+        cases = expand_path(args.cases_dir) if args.cases_dir else evaluation_cases()
         try:
-            result = evaluate(args.checkpoint, out, expand_path(args.cases_dir), args.limit, args.threads, args.baseline)
+            result = evaluate(args.checkpoint, out, cases, args.limit, args.threads, args.baseline)
         except RuntimeError as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
@@ -73,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         overrides |= dict(parse_assignment(text) for text in args.set)
         config = load_config(args.config, overrides)
-    except (ConfigError, OSError) as err:
+    except (ConfigError, EvaluationSetError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if config["stage"] != args.command:

@@ -1,39 +1,26 @@
 """Training configuration: one JSON file per stage, command-line overrides, and where the data lives.
 
-Paths in a config may use `${MEDSAM_SHARED}` (default: `shared/` beside the repository) and are
-otherwise taken relative to the working directory. A training data folder named `cvpr24-format`
-(the evaluation set) is refused, however it is reached.
+Paths in a config may use `${MEDSAM_SHARED}` (`paths.shared_dir()`) and are otherwise taken relative
+to the working directory. A training data folder in the evaluation set is refused, however it is reached
+(`evaluation_guard.EvaluationSetError`).
 """
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[3]
+from ..evaluation_guard import check_not_evaluation_set
+from ..paths import shared_dir
+
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-EVALUATION_SET = "cvpr24-format"
 
 
 class ConfigError(ValueError):
     """A config that cannot be used; the message says which key and why."""
 
 
-def shared_dir() -> Path:
-    """The shared data folder: $MEDSAM_SHARED, or `shared/` beside the repository."""
-    return Path(os.environ.get("MEDSAM_SHARED", REPO.parent / "shared"))
-
-
 def expand_path(value: str) -> Path:
     """A config path with `${MEDSAM_SHARED}` replaced."""
     return Path(value.replace("${MEDSAM_SHARED}", str(shared_dir())))
-
-
-def check_training_data(path: Path) -> Path:
-    """Returns `path` unless it is (or lies inside, or links to) the evaluation set; then ConfigError."""
-    for candidate in (Path(os.path.abspath(path)), path.resolve()):
-        if EVALUATION_SET in candidate.parts:
-            raise ConfigError(f"refusing to train on {path}: {EVALUATION_SET} is the evaluation set")
-    return path
 
 
 def default_config(stage: str) -> Path:
@@ -65,10 +52,12 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 
 
 def load_config(path: Path, overrides: dict[str, Any]) -> dict[str, Any]:
-    """Reads a stage's JSON config and applies dotted-key overrides (None values are skipped)."""
+    """Reads a stage's JSON config and applies dotted-key overrides (None values are skipped).
+
+    Raises ConfigError for an unknown key, EvaluationSetError when `data_dir` is the evaluation set."""
     config = json.loads(path.read_text())
     for key, value in overrides.items():
         if value is not None:
             set_key(config, key, value)
-    check_training_data(expand_path(config["data_dir"]))
+    check_not_evaluation_set(expand_path(config["data_dir"]), "train")
     return config

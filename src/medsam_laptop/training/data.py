@@ -5,7 +5,6 @@ A 3D slice (H, W) is replicated to three channels by `transforms.model_input`, a
 Items are fetched as dataset[(index, seed)]: all randomness of an item (augmentation, object, box,
 prompts) comes from `seed`, so a batch is the same in any worker and after a resume.
 """
-import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -13,11 +12,12 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
-from ..cases import is_3d_name, read_case
+from ..cases import MAX_IMAGE_BYTES, is_3d_name, read_case
+from ..evaluation_guard import check_not_evaluation_set
+from ..npz import read_headers
 from ..prompts import box_prompts, foreground
 from ..transforms import model_input
 from .augment import Augmentation, augment
-from .config import check_training_data
 from .targets import model_mask, object_box, random_box
 
 CASE_CACHE = 64  # decoded cases kept per process (a 3D volume serves all its slices)
@@ -31,11 +31,7 @@ class Item:
 
 def volume_depth(path: Path) -> int:
     """Number of slices of a 3D case's `imgs` (D, H, W), from the array header (no decompression)."""
-    with zipfile.ZipFile(path) as archive, archive.open("imgs.npy") as f:
-        version = np.lib.format.read_magic(f)
-        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, _, _ = read_header(f)
-    return int(shape[0])
+    return read_headers(path, ["imgs"], max_bytes=MAX_IMAGE_BYTES)["imgs"].shape[0]
 
 
 def index_items(data_dir: Path) -> list[Item]:
@@ -64,7 +60,7 @@ class SliceDataset(Dataset):
     """Base: the item list and the augmented uint8 image (H, W, 3) or (H, W) and label map (H, W) of an item."""
 
     def __init__(self, data_dir: Path, augmentation: Augmentation) -> None:
-        self.data_dir = check_training_data(Path(data_dir))
+        self.data_dir = check_not_evaluation_set(Path(data_dir), "train")
         self.items = index_items(self.data_dir)
         if not self.items:
             raise FileNotFoundError(f"no cases under {self.data_dir / 'imgs'}")

@@ -17,7 +17,7 @@ import numpy as np
 
 from evaluation.leaderboard import OVERALL
 
-from .config import REPO
+from ..paths import checkout, default_weights_dir
 
 SHIP_MARGIN = 0.02
 
@@ -43,9 +43,9 @@ def link_cases(cases_dir: Path, names: list[str], out: Path) -> tuple[Path, Path
 
 
 def run_step(args: list[str]) -> int:
-    """Runs `python -m ARGS...` in the repository; returns its exit status."""
+    """Runs `python -m ARGS...` in the checkout (installed: in the working directory); returns its exit status."""
     print("+ python -m " + " ".join(args), file=sys.stderr, flush=True)
-    return subprocess.run([sys.executable, "-m", *args], cwd=REPO).returncode
+    return subprocess.run([sys.executable, "-m", *args], cwd=checkout()).returncode
 
 
 def leaderboard_average(summary_csv: Path) -> dict[str, float]:
@@ -72,6 +72,7 @@ def evaluate(
     checkpoint: Path, out: Path, cases_dir: Path, limit: int | None, threads: int, baseline: bool
 ) -> dict:
     """Exports, segments and scores; writes and returns OUT/evaluation.json's content."""
+    checkpoint, out = checkpoint.resolve(), out.resolve()  # the steps run in another working directory
     out.mkdir(parents=True, exist_ok=True)
     weights = out / "weights"
     if run_step(["medsam_laptop", "import-checkpoint", str(checkpoint), "--weights-dir", str(weights)]):
@@ -81,7 +82,7 @@ def evaluate(
     result: dict = {"checkpoint": str(checkpoint), "cases": names}
     result["swin-litemedsam"] = score("swin-litemedsam", weights, inputs, gts, out, threads)
     if baseline:
-        result["litemedsam"] = score("litemedsam", REPO / "weights", inputs, gts, out, threads)
+        result["litemedsam"] = score("litemedsam", default_weights_dir(), inputs, gts, out, threads)
         result["ship"] = result["swin-litemedsam"]["dsc"] >= result["litemedsam"]["dsc"] - SHIP_MARGIN
     (out / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
