@@ -45,7 +45,7 @@ WORKDIR /workspace
 # `python -m medsam_laptop import-checkpoint` on the host. MODEL and PRECISION pick the defaults
 # (`docker run -e MEDSAM_MODEL=... -e MEDSAM_PRECISION=...` override them per run).
 ARG MODEL=litemedsam
-ARG PRECISION=f32
+ARG PRECISION=auto
 ENV MEDSAM_MODEL=${MODEL} \
     MEDSAM_PRECISION=${PRECISION}
 COPY weights/ /workspace/weights/

@@ -27,8 +27,9 @@ sys.path[:0] = [str(REPO / "src"), str(REPO)]
 
 from evaluation.compute_metrics import score_folder  # noqa: E402
 from evaluation.leaderboard import modality_of, summarize  # noqa: E402
+from medsam_laptop.paths import evaluation_cases  # noqa: E402
+from medsam_laptop.precision import cpu_flags, describe_cpu, openvino_capabilities, resolve  # noqa: E402
 
-SHARED = Path(os.environ.get("MEDSAM_SHARED", REPO.parent / "shared"))
 STAGES = ("interpreter", "imports", "compile", "read", "preprocess", "encode", "decode", "postprocess", "write")
 
 
@@ -86,18 +87,21 @@ def stage_medians(timer_csv: Path) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases-dir", type=Path, default=SHARED / "data" / "cvpr24-format")
+    parser.add_argument("--cases-dir", type=Path, default=evaluation_cases())
     parser.add_argument("--per-group", type=int, default=2)
     parser.add_argument("--extra", nargs="*", default=["3DBox_CT_totalseg-modelgt_example-ct-sm.npz"],
                         help="cases added to the selection (default: the 40-box 3D CT case)")
     parser.add_argument("--image", help="also time this container image with the organizers' harness")
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--precision", default="auto", help="variant b's --precision (default: auto, as shipped)")
     parser.add_argument("-o", "--out", type=Path, default=REPO / "BENCHMARKS.md")
     args = parser.parse_args()
 
     imgs, gts = args.cases_dir / "imgs", args.cases_dir / "gts"
     cases = pick_cases(imgs, args.per_group, args.extra)
-    variants = {"b": ("this pipeline (OpenVINO f32)", [])}
+    configuration, how = resolve(args.precision, REPO / "weights" / "litemedsam")
+    variants = {"b": (f"this pipeline (OpenVINO, --precision {args.precision}: {configuration.name}, {how})",
+                      ["--precision", args.precision])}
     if not args.skip_baseline:
         variants = {"a": ("PyTorch reference, organizers' manner", ["--backend", "torch", "--baseline"]), **variants}
     results, scores, stages = {}, {}, {}
@@ -119,10 +123,9 @@ def main() -> None:
 
 
 def render(cases, variants, results, scores, stages) -> str:
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     lines = [
         "# Benchmarks", "",
-        f"Machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}. "
+        f"CPU: {describe_cpu(openvino_capabilities(), cpu_flags())}; Python {platform.python_version()}. "
         f"Produced by `python {' '.join(sys.argv)}` on {time.strftime('%Y-%m-%d')}; every variant ran on the "
         f"same {len(cases)} cases, one cold process (or container) per case, in one run.", "",
         "Variants: " + "; ".join(f"**{k}** {v[0]}" for k, v in variants.items()) + ".", "",

@@ -34,23 +34,12 @@ from evaluation.leaderboard import OVERALL, summarize  # noqa: E402
 from medsam_laptop.engine import OpenVINOEngine  # noqa: E402
 from medsam_laptop.paths import evaluation_cases  # noqa: E402
 from medsam_laptop.precision import (  # noqa: E402
-    RECORD_FILE, SHORTHANDS, Configuration, cpu_class, cpu_flags, cpu_model, openvino_capabilities,
+    RECORD_FILE, REPORTED_FLAGS, SHORTHANDS, Configuration, cpu_class, cpu_flags, cpu_model, describe_cpu,
+    openvino_capabilities,
 )
 from medsam_laptop.predict import PredictOptions, run  # noqa: E402
 
 GATE_OVERALL, GATE_GROUP = 0.003, 0.01
-RELEVANT_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "avx512_fp16", "amx_bf16", "amx_int8")
-
-
-def machine_line() -> str:
-    """The CPU model, its relevant ISA flags and OpenVINO's capabilities: every report starts with it."""
-    flags = cpu_flags()
-    capabilities = openvino_capabilities()
-    return (f"CPU: {cpu_model()}, {os.cpu_count()} cores, class `{cpu_class(capabilities, flags)}`; flags "
-            f"{', '.join(f for f in RELEVANT_FLAGS if f in flags) or 'none of ' + ', '.join(RELEVANT_FLAGS)}; "
-            f"OpenVINO {ov.__version__.split('-')[0]} capabilities {', '.join(sorted(capabilities))}")
-
-
 def default_configurations(model_dir: Path, capabilities: set[str]) -> list[str]:
     """f32, then the shorthands this CPU (its OpenVINO capabilities) and model folder can run."""
     found = ["f32-f32"]
@@ -133,7 +122,7 @@ def record(model_dir: Path, speed: dict, verdicts: dict, command: str) -> Path:
     flags, capabilities = cpu_flags(), openvino_capabilities()
     data["classes"][cpu_class(capabilities, flags)] = {
         "cpu": cpu_model(),
-        "flags": [f for f in RELEVANT_FLAGS if f in flags],
+        "flags": [f for f in REPORTED_FLAGS if f in flags],
         "openvino": ov.__version__.split("-")[0],
         "openvino_capabilities": sorted(capabilities),
         "measured": time.strftime("%Y-%m-%d"),
@@ -169,7 +158,7 @@ def main() -> None:
     command = f"python benchmarks/{Path(sys.argv[0]).name} {' '.join(sys.argv[1:])}"
     lines = [
         "# Precision", "",
-        f"{machine_line()}.", "",
+        f"CPU: {describe_cpu(openvino_capabilities(), cpu_flags())}; OpenVINO {ov.__version__.split('-')[0]}.", "",
         f"Produced by `{command}` on {time.strftime('%Y-%m-%d')}.", "",
         f"## Speed ({args.model}, one process, {args.rounds} alternating rounds, medians)", "",
         "| configuration (encoder-decoder) | compile s (no cache) | encoder s | decoder s per box | encoder vs f32 | decoder vs f32 |",

@@ -162,3 +162,8 @@ def main(argv: list[str] | None = None, started: float | None = None) -> int:
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def predict_main() -> int:
+    """The `medsam_laptop_predict` command: `predict` and its options."""
+    return main(["predict", *sys.argv[1:]])

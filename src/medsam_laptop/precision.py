@@ -11,6 +11,7 @@ has. The record is written from `benchmarks/precision.py --accuracy` runs; each 
 the command that measured them.
 """
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ CPU_CLASSES = {
     "avx2": {"flags": {"avx2"}, "capabilities": set()},
 }
 OTHER_CPU = "other"
+REPORTED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "avx512_fp16", "amx_bf16", "amx_int8")
 
 
 class PrecisionError(ValueError):
@@ -95,6 +97,13 @@ def cpu_class(capabilities: set[str], flags: set[str]) -> str:
         if needs["flags"] <= flags and needs["capabilities"] <= capabilities:
             return name
     return OTHER_CPU
+
+
+def describe_cpu(capabilities: set[str], flags: set[str]) -> str:
+    """One line for reports: model, class, the flags that decide precision, OpenVINO's capabilities."""
+    shown = ", ".join(f for f in REPORTED_FLAGS if f in flags) or "none of " + ", ".join(REPORTED_FLAGS)
+    return (f"{cpu_model()}, {os.cpu_count()} cores, class `{cpu_class(capabilities, flags)}`; flags {shown}; "
+            f"OpenVINO capabilities {', '.join(sorted(capabilities))}")
 
 
 def openvino_capabilities() -> set[str]:

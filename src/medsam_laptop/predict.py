@@ -44,7 +44,7 @@ def engine_factory(options: PredictOptions) -> tuple[Callable[[], Engine], str]:
     """Imports the backend (charged to start-up imports); returns what builds the engine (compile) and the
     name of the configuration it runs, for the timer."""
     if options.backend == "torch":
-        if options.model != "litemedsam" or options.precision != "f32":
+        if options.model != "litemedsam" or options.precision not in (AUTO, "f32"):
             raise UsageError("the torch backend runs the bundled litemedsam in f32 only")
         from .torch_backend import TorchEngine
 
