@@ -47,8 +47,7 @@ class BoxDecoderGraph(Graph):
     """image_embeddings (1, 256, 64, 64) + boxes (B, 4) in 256-space -> masks (B, 256, 256), iou (B, 1)."""
 
     def forward(self, image_embeddings: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        embeddings = image_embeddings.expand(boxes.shape[0], -1, -1, -1)
-        logits, iou = self.model.decode(embeddings, boxes)
+        logits, iou = self.model.decode(image_embeddings, boxes)  # one embedding, shared by the B boxes
         return logits[:, 0], iou
 
 

@@ -41,19 +41,26 @@ class TokenMaskDecoder(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Runs the two-way transformer on [iou token, mask tokens, prompts].
 
-        image_embeddings: (1 or B, C, h, w); image_pe: (1, C, h, w); sparse: (B, N, C); dense: (B, C, h, w).
-        Returns the output tokens (B, 1 + num_mask_tokens + N, C) and image features (B, C, h, w).
+        image_embeddings: (1 or B, C, h, w); image_pe: (1, C, h, w); sparse: (B, N, C); dense: (1 or B, C,
+        h, w). Returns the output tokens (B, 1 + num_mask_tokens + N, C) and image features (B, C, h, w).
+
+        When the image embedding and the dense prompt both have batch 1 (box prompts only), the image side
+        stays batch 1 until the first image-to-token attention mixes in the prompts: the first layer's
+        image projections then run once for all B boxes, by broadcasting, instead of once per box.
         """
         output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
         batch = sparse_prompt_embeddings.shape[0]
         tokens = torch.cat([output_tokens.unsqueeze(0).expand(batch, -1, -1), sparse_prompt_embeddings], dim=1)
-        if image_embeddings.shape[0] != batch:
-            image_embeddings = torch.repeat_interleave(image_embeddings, batch, dim=0)
-        src = image_embeddings + dense_prompt_embeddings
-        pos_src = image_pe.expand(batch, -1, -1, -1)
-        b, c, h, w = src.shape
+        if image_embeddings.shape[0] == 1 and dense_prompt_embeddings.shape[0] == 1:
+            src, pos_src = image_embeddings + dense_prompt_embeddings, image_pe
+        else:
+            if image_embeddings.shape[0] != batch:
+                image_embeddings = torch.repeat_interleave(image_embeddings, batch, dim=0)
+            src = image_embeddings + dense_prompt_embeddings
+            pos_src = image_pe.expand(batch, -1, -1, -1)
+        _, c, h, w = src.shape
         hs, src = self.transformer(src, pos_src, tokens)
-        return hs, src.transpose(1, 2).reshape(b, c, h, w)
+        return hs, src.transpose(1, 2).reshape(-1, c, h, w)
 
     def hypernetwork_masks(self, mask_tokens_out: torch.Tensor, upscaled: torch.Tensor) -> torch.Tensor:
         """mask_tokens_out: (B, M, C); upscaled: (B, C', H, W) -> masks (B, M, H, W)."""

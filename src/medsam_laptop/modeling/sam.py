@@ -28,7 +28,7 @@ class LiteMedSAM(nn.Module):
             image_embeddings=embedding,
             image_pe=self.prompt_encoder.get_dense_pe(),
             sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
+            dense_prompt_embeddings=dense[:1],  # without mask prompts every box's dense prompt is the same
             multimask_output=False,
         )
 
