@@ -1,19 +1,34 @@
 """A corpus of bad inputs in one folder: each costs its own case only, with one clear stderr line.
+Then faults of the run itself: an output disk that fills up, and a run killed with SIGKILL.
 
 Run with `-s` (or see the terminal summary) to read the message a user gets for every kind.
 """
+import csv
+import errno
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import zipfile
+from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import REPO
+from helpers import REPO, assert_like_reference, copy_cases, object_dscs, predict, predict_command
 
-GOOD = ["2DBox_US_stubus_01.npz", "3DBox_PET_ibsi-sts_STS002.npz"]
+from medsam_laptop import cases, cli, timer
+
+US, PET = "2DBox_US_stubus_01.npz", "3DBox_PET_ibsi-sts_STS002.npz"
+GOOD = [US, PET]
+# The US object's box [53, 10, 101, 45] with fractional corners; a zero-width box; a box past the right edge.
+ODD_BOXES = [[53.4, 10.7, 101.9, 45.2], [70, 20, 70, 30], [90, 0, 140, 60]]
+# PET's box spans z 16..31, so its middle slice, 23, is prompted with the box itself: slice 3 of the
+# six-slice excerpt 20..25, boxed with z_min == z_max == 3, must come out as slice 23 of PET.
+ONE_SLICE_FROM, ONE_SLICE = 20, 3
 IMG2D = np.zeros((32, 32, 3), np.uint8)
 IMG3D = np.zeros((4, 32, 32), np.uint8)
 BOX2D = np.array([[4, 4, 20, 20]])
@@ -66,10 +81,14 @@ def bad_run(tmp_path_factory, cases_dir):
         shutil.copy(cases_dir / "imgs" / name, inputs / name)
     for name, content, _ in BAD.values():
         _write(inputs / name, content)
-    # Accepted oddities: fractional coordinates, a zero-width box, a box partly outside, z_min == z_max,
-    # no boxes at all, and more than 255 boxes (labels need uint16).
-    np.savez(inputs / "2DBox_odd.npz", imgs=IMG2D + 90, boxes=np.array([[3.7, 4.2, 20.9, 20.5], [5, 5, 5, 9], [20, 20, 40, 40]]))
-    np.savez(inputs / "3DBox_oneslice.npz", imgs=IMG3D + 50, boxes=np.array([[4, 4, 2, 20, 20, 2]]))
+    # Accepted oddities, on real images so that segmenting nothing fails: fractional coordinates, a
+    # zero-width box, a box partly outside, z_min == z_max, no boxes at all, and more than 255 boxes
+    # (labels need uint16).
+    us = np.load(cases_dir / "imgs" / US)["imgs"]
+    np.savez(inputs / "2DBox_odd.npz", imgs=us, boxes=np.array(ODD_BOXES))
+    pet = np.load(cases_dir / "imgs" / PET)["imgs"]
+    np.savez(inputs / "3DBox_oneslice.npz", imgs=pet[ONE_SLICE_FROM:ONE_SLICE_FROM + 6],
+             boxes=np.array([[10, 10, ONE_SLICE, 19, 16, ONE_SLICE]]))
     np.savez(inputs / "2DBox_empty.npz", imgs=IMG2D, boxes=np.zeros((0, 4), np.int64))
     many = np.zeros((64, 64, 3), np.uint8)
     many[20:44, 20:44] = 230
@@ -81,7 +100,7 @@ def bad_run(tmp_path_factory, cases_dir):
     os.chmod(inputs, 0o555)
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "medsam_laptop", "predict", "-i", str(inputs), "-o", str(outputs)],
+            predict_command("-i", inputs, "-o", outputs, "--precision", "f32"),
             cwd=REPO, capture_output=True, text=True, timeout=900, env={**os.environ, "MEDSAM_MAX_IMAGE_MB": "1"},
         )
     finally:
@@ -115,15 +134,25 @@ def test_run_reports_failure_and_keeps_the_rest(bad_run):
     assert "warning: 2DBox_empty.npz: no boxes; writing an empty segmentation" in result.stderr
 
 
-def test_accepted_oddities_give_sound_outputs(bad_run):
+def test_accepted_oddities_give_sound_outputs(bad_run, reference_dir):
     _, outputs = bad_run
     empty = np.load(outputs / "2DBox_empty.npz")["segs"]
     assert empty.shape == (32, 32) and empty.dtype == np.uint8 and not empty.any()
+
     one = np.load(outputs / "3DBox_oneslice.npz")["segs"]
-    assert one.shape == (4, 32, 32) and not one[[0, 1, 3]].any()
+    pet = np.load(outputs / PET)["segs"]
+    assert one.shape == (6, *pet.shape[1:])
+    assert one[ONE_SLICE].any() and np.array_equal(one[ONE_SLICE], pet[ONE_SLICE_FROM + ONE_SLICE])
+    assert not np.delete(one, ONE_SLICE, axis=0).any()  # that slice only
+
     many = np.load(outputs / "2DBox_many.npz")["segs"]
     assert many.dtype == np.uint16 and many.max() == 257
-    assert np.load(outputs / "2DBox_odd.npz")["segs"].shape == (32, 32)
+
+    odd = np.load(outputs / "2DBox_odd.npz")["segs"]
+    ref = np.load(reference_dir / "litemedsam-torch-segs" / US)["segs"]
+    assert odd.shape == ref.shape and odd.dtype == np.uint8
+    assert object_dscs(odd, ref, 1)[0] > 0.95  # fractional corners move the box by less than a pixel
+    assert (odd == 3).sum() > 100  # the box past the edge holds image content
 
 
 def test_unwritable_output_folder_is_a_usage_error(tmp_path, cases_dir):
@@ -135,3 +164,149 @@ def test_unwritable_output_folder_is_a_usage_error(tmp_path, cases_dir):
     )
     assert result.returncode == 2 and "is not writable" in result.stderr
     MESSAGES.append(f"{'unwritable output folder':32s} {result.stderr.strip()}")
+
+
+# Faults of the run: a disk that fills up after the first case, and a SIGKILL.
+US2, CT = "2DBox_US_stubus_04.npz", "3DBox_CT_ibsi-sts_STS002.npz"
+
+
+def _leftovers(outputs: Path) -> list[str]:
+    return sorted(str(p.relative_to(outputs)) for p in outputs.rglob("*") if p.name.endswith(".tmp"))
+
+
+@contextmanager
+def _tmpfs(folder: Path, size: str):
+    """Mounts a tmpfs of `size` on `folder`; yields False where mounting is not permitted."""
+    folder.mkdir()
+    try:
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(folder)],
+                                 capture_output=True).returncode == 0
+    except FileNotFoundError:
+        mounted = False
+    try:
+        yield mounted
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def _leave_one_block(folder: Path) -> None:
+    """Fills the file system of `folder` but for one block: room for one small file, then ENOSPC."""
+    free = os.statvfs(folder)
+    (folder / ".filler").write_bytes(bytes((free.f_bavail - 1) * free.f_frsize))
+    assert os.statvfs(folder).f_bavail == 1
+
+
+def _disk_full_after(n_files: int):
+    """An `open` for the cases and timer modules: the first `n_files` files written are written, every
+    later write stores half its bytes and raises ENOSPC, as a disk that fills up does."""
+    opened = []
+
+    class HalfWritten:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+            return False
+
+        def write(self, data):
+            self.f.write(data[: len(data) // 2])
+            self.f.flush()
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def fake_open(path, mode="r", *args, **kwargs):
+        f = open(path, mode, *args, **kwargs)
+        if "w" not in mode:
+            return f
+        opened.append(path)
+        return f if len(opened) <= n_files else HalfWritten(f)
+
+    return fake_open
+
+
+@pytest.fixture
+def full_disk_run(tmp_path, cases_dir, monkeypatch, capsys):
+    """predict over three cases into an output folder whose disk has room for the first case's file
+    only: a real tmpfs where mounting is permitted (root), else writes that fail from the second on.
+    Returns (exit status, stderr, output folder)."""
+    inputs = copy_cases(cases_dir, tmp_path / "in", [US, US2, PET])
+    outputs = tmp_path / "out"
+    args = ["-i", inputs, "-o", outputs, "--precision", "f32", "--cache-dir", "none"]
+    with _tmpfs(outputs, "256k") as mounted:
+        if mounted:
+            _leave_one_block(outputs)
+            result = predict(*args)
+            yield result.returncode, result.stderr, outputs
+            return
+    fake_open = _disk_full_after(1)
+    monkeypatch.setattr(cases, "open", fake_open, raising=False)
+    monkeypatch.setattr(timer, "open", fake_open, raising=False)
+    status = cli.main(["predict", *map(str, args)])
+    yield status, capsys.readouterr().err, outputs
+
+
+def test_a_full_disk_fails_the_cases_it_cannot_write(full_disk_run, cases_dir, reference_dir):
+    status, stderr, outputs = full_disk_run
+    assert status == 1, stderr
+    assert "Traceback" not in stderr
+    for name in (US2, PET):
+        lines = [line for line in stderr.splitlines() if line.startswith(f"error: {name}:")]
+        assert len(lines) == 1 and "No space left on device" in lines[0], stderr
+    assert not [line for line in stderr.splitlines() if line.startswith(f"error: {US}")]
+    assert f"failed: {US2}, {PET}" in stderr
+    assert "done: 1 of 3 cases" in stderr
+    for name in (US, US2, PET):  # the timer's rows do not fit either: a warning each, not an error
+        assert f"warning: {name}: timer row not written" in stderr
+    assert sorted(p.name for p in outputs.glob("*.npz")) == [US]
+    assert _leftovers(outputs) == [] and not (outputs / "efficiency_timer.csv").exists()
+    assert_like_reference(outputs, reference_dir, cases_dir, [US])
+    first_error = next(line for line in stderr.splitlines() if line.startswith("error:"))
+    MESSAGES.append(f"{'full output disk':32s} {first_error}")
+
+
+def test_a_killed_run_leaves_whole_files_and_reruns(tmp_path, cases_dir, reference_dir):
+    names = [US, CT]  # the 3D case after the first keeps the run busy for seconds: the kill lands there
+    inputs = copy_cases(cases_dir, tmp_path / "in", names)
+    outputs = tmp_path / "out"
+    args = ["-i", inputs, "-o", outputs, "--precision", "f32"]
+    timing = outputs / "efficiency_timer.csv"
+    with open(tmp_path / "stderr", "w") as err:
+        run = subprocess.Popen(predict_command(*args), cwd=REPO, stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.monotonic() + 300
+        while not timing.exists() and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)  # the first case's row follows its segs file
+        run.kill()  # SIGKILL: no handler, no clean-up
+        run.wait()
+    assert run.returncode == -signal.SIGKILL, (tmp_path / "stderr").read_text()  # killed mid-run
+
+    assert sorted(p.name for p in outputs.glob("*.npz")) == [US]
+    assert _leftovers(outputs) == []
+    assert_like_reference(outputs, reference_dir, cases_dir, [US])  # whole
+    with open(timing, newline="") as f:
+        assert [r["case"] for r in csv.DictReader(f)] == [US]
+
+    again = predict(*args)
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in outputs.glob("*.npz")) == sorted(names)
+    assert _leftovers(outputs) == []
+    assert_like_reference(outputs, reference_dir, cases_dir, names)
+    with open(timing, newline="") as f:
+        assert [(r["case"], r["status"]) for r in csv.DictReader(f)] == [(US, "ok")] + [(n, "ok") for n in names]
+
+
+def test_a_rerun_removes_temporaries_of_dead_runs_only(tmp_path, cases_dir):
+    """A SIGKILL during a write leaves `.<name>.<pid>.tmp`; the next run removes it unless its writer lives."""
+    outputs = tmp_path / "out"
+    outputs.mkdir()
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = outputs / f".{US}.{int(finished.stdout)}.tmp"
+    alive = outputs / f".{US}.{os.getpid()}.tmp"  # this test's process: a writer still at work
+    dead.write_bytes(b"half a file")
+    alive.write_bytes(b"being written")
+    result = predict("-i", copy_cases(cases_dir, tmp_path / "in", [US]), "-o", outputs, "--precision", "f32")
+    assert result.returncode == 0, result.stderr
+    assert not dead.exists() and alive.exists()

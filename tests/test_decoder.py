@@ -1,16 +1,15 @@
 """LiteMedSAM's decoder computes the image side of its first layer once for all boxes (batch 1, broadcast);
 that must equal running it per box, as the organizers' code does."""
-import pytest
+from conftest import require_torch
 
-torch = pytest.importorskip("torch")
+torch = require_torch()
 
-from medsam_laptop.checkpoints import official_litemedsam_checkpoint  # noqa: E402
 from medsam_laptop.modeling import model_registry  # noqa: E402
 
 
 @torch.inference_mode()
-def test_shared_image_side_equals_per_box_image_side():
-    model = model_registry["litemedsam"](official_litemedsam_checkpoint())
+def test_shared_image_side_equals_per_box_image_side(official_checkpoint):
+    model = model_registry["litemedsam"](official_checkpoint)
     generator = torch.Generator().manual_seed(0)
     image = torch.rand(1, 3, 256, 256, generator=generator)
     embedding = model.encode(image)

@@ -4,10 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, require, require_module, require_torch
 
-torch = pytest.importorskip("torch")
-ov = pytest.importorskip("openvino")
+torch = require_torch()
+ov = require_module("openvino", "openvino (requirements.txt)")
 
 from medsam_laptop.checkpoints import sha256_of  # noqa: E402
 from medsam_laptop.export import IR_FILES, export_litemedsam  # noqa: E402
@@ -27,10 +27,12 @@ def _torch_release(manifest: dict) -> dict:
     return {**manifest, "export": {**manifest["export"], "torch": manifest["export"]["torch"].partition("+")[0]}}
 
 
-def test_export_regenerates_committed_ir_bit_for_bit(tmp_path):
+def test_export_regenerates_committed_ir_bit_for_bit(tmp_path, official_checkpoint):
     recorded = _torch_release(MANIFEST)["export"]
-    if (str(torch.__version__).partition("+")[0], ov.__version__) != (recorded["torch"], recorded["openvino"]):
-        pytest.skip("bit-for-bit needs the torch release and OpenVINO version recorded in the manifest")
+    require(
+        (str(torch.__version__).partition("+")[0], ov.__version__) == (recorded["torch"], recorded["openvino"]),
+        f"torch {recorded['torch']} and OpenVINO {recorded['openvino']} as recorded in the manifest",
+    )
     manifest = export_litemedsam(tmp_path)
     assert manifest["files"] == MANIFEST["files"]
     assert _torch_release(manifest) == _torch_release(MANIFEST)

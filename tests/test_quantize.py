@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from conftest import REPO, SHARED
+from conftest import REPO, SHARED, require
 from helpers import object_dscs, segment_file
 
 from medsam_laptop import cli
@@ -24,8 +24,7 @@ def test_calibration_refuses_the_evaluation_set(cases_dir):
 
 
 def test_calibration_takes_every_2d_case_and_a_slice_inside_each_3d_box():
-    if not (TRAIN / "imgs").is_dir():
-        pytest.skip(f"training cases not found under {TRAIN}")
+    require((TRAIN / "imgs").is_dir(), f"the training cases {TRAIN}/imgs (set MEDSAM_SHARED)")
     items = calibration_items(TRAIN)
     names = sorted(p.name for p in (TRAIN / "imgs").glob("*.npz"))
     assert sorted({name for name, _ in items}) == names

@@ -7,9 +7,9 @@ and the outputs of the authors' code; see the .md beside it).
 import numpy as np
 import pytest
 
-from conftest import REFERENCE, REPO
+from conftest import REFERENCE, REPO, require, require_torch
 
-torch = pytest.importorskip("torch")
+torch = require_torch()
 
 from medsam_laptop import segment  # noqa: E402
 from medsam_laptop.cases import read_case  # noqa: E402
@@ -27,8 +27,7 @@ PREFIXES = ("image_encoder.", "prompt_encoder.", "mask_decoder.")
 
 @pytest.fixture(scope="module")
 def ref():
-    if not REF_FILE.is_file():
-        pytest.skip(f"{REF_FILE} not found (set MEDSAM_SHARED)")
+    require(REF_FILE.is_file(), f"{REF_FILE} (set MEDSAM_SHARED)")
     return np.load(REF_FILE)
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+from conftest import SHARED, require, require_torch
 
-from conftest import SHARED  # noqa: E402
+torch = require_torch()
+
 from medsam_laptop.cases import read_case  # noqa: E402
 from medsam_laptop.evaluation_guard import EvaluationSetError, check_not_evaluation_set  # noqa: E402
 from medsam_laptop.modeling import build_swin_litemedsam  # noqa: E402
@@ -33,8 +34,7 @@ OFF = {"hflip": 0.0, "vflip": 0.0, "intensity": 0.0}
 
 def _data_dir(root: Path, names: list[str]) -> Path:
     """A training folder of symlinks to real training cases."""
-    if not (TRAIN / "imgs" / CASE_3D).is_file():
-        pytest.skip(f"training cases not found under {TRAIN} (set MEDSAM_SHARED)")
+    require((TRAIN / "imgs" / CASE_3D).is_file(), f"the training cases {TRAIN} (set MEDSAM_SHARED)")
     for sub in ("imgs", "gts"):
         (root / sub).mkdir(parents=True)
         for name in names:

@@ -31,8 +31,14 @@ def test_masks_keep_the_input_shape_and_map_back(h, w, seed):
     logits = np.random.default_rng(seed).normal(size=(MODEL_SIZE, MODEL_SIZE)).astype(np.float32)
     mask = logits_to_mask(logits, h, w)
     assert mask.shape == (h, w) and mask.dtype == bool
-    everything = logits_to_mask(np.ones_like(logits), h, w)
-    assert everything.all()  # padding never leaks into the original image
+    # Only the resized image's region (rh x rw, top left) maps back; the padding never leaks in. Logits
+    # of one sign there and of the other, far larger, in the padding tell a missing or a wrong crop.
+    rh, rw = resized_shape(h, w)
+    valid = np.zeros((MODEL_SIZE, MODEL_SIZE), dtype=bool)
+    valid[:rh, :rw] = True
+    inside = np.where(valid, 1.0, -1000.0).astype(np.float32)
+    assert logits_to_mask(inside, h, w).all()
+    assert not logits_to_mask(-inside, h, w).any()
 
 
 @settings(max_examples=30, deadline=None)

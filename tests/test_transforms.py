@@ -3,6 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import require_torch
 from medsam_laptop.transforms import box_to_model, logits_to_mask, model_input, prior_box, resized_shape
 
 
@@ -39,7 +40,7 @@ def test_boxes_scale_by_longest_side_and_truncate():
 
 
 def test_logits_upsample_like_torch_bilinear():
-    torch = pytest.importorskip("torch")
+    torch = require_torch()
     rng = np.random.default_rng(2)
     logits = rng.normal(size=(256, 256)).astype(np.float32)
     h, w = 300, 401

@@ -7,6 +7,7 @@ A case fails alone: unreadable or invalid input, no memory, or an output that ca
 disk) is one `error:` line and the next case goes on. A timer row that cannot be written is a warning.
 Every file is written whole or not at all.
 """
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -61,6 +62,29 @@ def engine_factory(options: PredictOptions) -> tuple[Callable[[], Engine], str]:
     return build, name
 
 
+def _is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Removes `.<name>.<pid>.tmp` files (the atomic writes of cases.write_segs and timer.append_rows) whose
+    process is gone, as a killed run leaves them; returns what it removed. A pid equal to this process's
+    is stale too: a container's pids start again from 1."""
+    removed = []
+    for path in folder.glob(".*.tmp"):
+        pid = path.name.rsplit(".", 2)[-2]
+        if pid.isdigit() and (int(pid) == os.getpid() or not _is_running(int(pid))):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 def _check_folders(options: PredictOptions) -> None:
     if not options.input_dir.is_dir():
         raise UsageError(f"input folder {options.input_dir} does not exist")
@@ -69,6 +93,7 @@ def _check_folders(options: PredictOptions) -> None:
         probe = options.output_dir / ".write-test"
         probe.touch()
         probe.unlink()
+        remove_stale_temporaries(options.output_dir)
     except OSError as err:
         raise UsageError(f"output folder {options.output_dir} is not writable ({err.strerror})") from None
 

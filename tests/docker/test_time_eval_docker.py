@@ -3,7 +3,8 @@
 The image is built from the local base image (docker/build-base.sh; override with
 MEDSAM_BASE_IMAGE) and its predict.sh acts by case-name prefix: copies the case to outputs/,
 fails, writes nothing, misnames, runs out of memory, sleeps, deletes its input, leaves a folder
-other users cannot empty, or writes only when a marker from an earlier case is still in outputs/. Skipped when no engine or base image is there.
+other users cannot empty, or writes only when a marker from an earlier case is still in outputs/.
+Without an engine or the base image the tests are skipped; under CI=true they fail (conftest.require).
 """
 import argparse
 import os
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import require
 from evaluation import time_eval as te
 
 BASE_IMAGE = os.environ.get("MEDSAM_BASE_IMAGE", "medsam-base:bookworm")
@@ -53,10 +55,9 @@ def _docker(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def test_image(tmp_path_factory) -> str:
-    if not te.engine.available():
-        pytest.skip("no docker engine reachable (install docker.io and start dockerd as root)")
-    if _docker("image", "inspect", BASE_IMAGE).returncode != 0:
-        pytest.skip(f"base image {BASE_IMAGE} not found: build it with docker/build-base.sh")
+    require(te.engine.available(), "a Docker engine (docker/start-engine.sh installs and starts one)")
+    require(_docker("image", "inspect", BASE_IMAGE).returncode == 0,
+            f"the base image {BASE_IMAGE} (build it with docker/build-base.sh)")
     context = tmp_path_factory.mktemp("harness-image")
     (context / "Dockerfile").write_text(DOCKERFILE)
     (context / "predict.sh").write_text(PREDICT_SH)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import require
 from evaluation import time_eval as te
 
 REPO = Path(__file__).resolve().parents[2]
@@ -105,8 +106,8 @@ def test_main_exits_2_without_an_engine_or_cases(tmp_path, monkeypatch, capsys):
     assert "nothing to run (0 case files" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(os.getuid() != 0, reason="needs root to hand a folder to another uid")
 def test_folders_another_user_cannot_empty_are_found(tmp_path):
+    require(os.getuid() == 0, "root, to hand a folder to another uid")
     outputs = tmp_path / "outputs"
     for name, mode in (("private", 0o755), ("shared", 0o777), ("empty", 0o755)):
         (outputs / name).mkdir(parents=True)
