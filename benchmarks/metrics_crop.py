@@ -9,10 +9,11 @@ without a prediction (the 40-class TotalSegmentator CT) is scored against its gt
 voxel along axis 1.
 Run it on a quiet machine with OMP_NUM_THREADS=1 for figures worth quoting.
 """
+
 import argparse
 import os
-from pathlib import Path
 import time
+from pathlib import Path
 
 import numpy as np
 

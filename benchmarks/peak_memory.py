@@ -6,6 +6,7 @@ Without --image the pipeline runs as a local process and the peak resident set s
 With --image it runs in the container under the organizers' `-m 8G`, and the container's own cgroup
 peak is reported (memory.peak under cgroup v2, memory.max_usage_in_bytes under v1).
 """
+
 import argparse
 import resource
 import subprocess
@@ -39,8 +40,9 @@ def make_case(folder: Path, depth: int, size: int, n_boxes: int, half_depth: int
 
 def run_local(inputs: Path, outputs: Path) -> tuple[float, float]:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "medsam_laptop", "predict", "-i", str(inputs), "-o", str(outputs)],
-                   cwd=REPO, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "medsam_laptop", "predict", "-i", str(inputs), "-o", str(outputs)], cwd=REPO, check=True
+    )
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return time.perf_counter() - start, peak_kib / 2**20
 
@@ -49,11 +51,25 @@ def run_container(image: str, inputs: Path, outputs: Path) -> tuple[float, float
     outputs.chmod(0o777)
     start = time.perf_counter()
     result = subprocess.run(
-        ["docker", "container", "run", "-m", "8G", "--rm", "-v", f"{inputs}/:/workspace/inputs/",
-         "-v", f"{outputs}/:/workspace/outputs/", image, "/bin/bash", "-c",
-         "sh predict.sh && { cat /sys/fs/cgroup/memory.peak 2>/dev/null"
-         " || cat /sys/fs/cgroup/memory/memory.max_usage_in_bytes; }"],
-        capture_output=True, text=True,
+        [
+            "docker",
+            "container",
+            "run",
+            "-m",
+            "8G",
+            "--rm",
+            "-v",
+            f"{inputs}/:/workspace/inputs/",
+            "-v",
+            f"{outputs}/:/workspace/outputs/",
+            image,
+            "/bin/bash",
+            "-c",
+            "sh predict.sh && { cat /sys/fs/cgroup/memory.peak 2>/dev/null"
+            " || cat /sys/fs/cgroup/memory/memory.max_usage_in_bytes; }",
+        ],
+        capture_output=True,
+        text=True,
     )
     sys.stderr.write(result.stderr)
     if result.returncode != 0:
@@ -74,13 +90,17 @@ def main() -> None:
         inputs.mkdir()
         outputs.mkdir()
         case = make_case(inputs, args.depth, args.size, args.boxes, args.half_depth)
-        print(f"case: {args.depth} x {args.size} x {args.size} uint8, {args.boxes} boxes, "
-              f"{len({z for b in np.load(case)['boxes'] for z in range(b[2], b[5] + 1)})} slices to segment, "
-              f"{case.stat().st_size / 2**20:.1f} MiB on disk")
+        print(
+            f"case: {args.depth} x {args.size} x {args.size} uint8, {args.boxes} boxes, "
+            f"{len({z for b in np.load(case)['boxes'] for z in range(b[2], b[5] + 1)})} slices to segment, "
+            f"{case.stat().st_size / 2**20:.1f} MiB on disk"
+        )
         seconds, peak = run_container(args.image, inputs, outputs) if args.image else run_local(inputs, outputs)
         segs = np.load(outputs / case.name)["segs"]
         where = f"container {args.image} (-m 8G, cgroup peak)" if args.image else "local process (max RSS)"
-        print(f"{where}: peak {peak:.2f} GiB, {seconds:.0f} s, {len(set(np.unique(segs).tolist()) - {0})} labels present")
+        print(
+            f"{where}: peak {peak:.2f} GiB, {seconds:.0f} s, {len(set(np.unique(segs).tolist()) - {0})} labels present"
+        )
 
 
 if __name__ == "__main__":

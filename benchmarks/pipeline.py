@@ -10,6 +10,7 @@ Variants, each on the same cases in one run:
 Prints per-modality medians, the ratios b/a and c/a, the efficiency timer's stage medians, peak memory
 and the DSC/NSD of every variant against the ground truth, and writes them to a markdown file.
 """
+
 import argparse
 import csv
 import os
@@ -71,8 +72,24 @@ def run_container(cases: list[str], imgs: Path, work: Path, image: str) -> dict[
     cases_dir.mkdir(parents=True)
     for name in cases:
         shutil.copy(imgs / name, cases_dir / name)
-    subprocess.run([sys.executable, "-m", "evaluation", "time-eval", "-i", str(cases_dir), "-o", str(work / "out"),
-                    "--image", image, "--team", "bench"], cwd=REPO, check=False)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "evaluation",
+            "time-eval",
+            "-i",
+            str(cases_dir),
+            "-o",
+            str(work / "out"),
+            "--image",
+            image,
+            "--team",
+            "bench",
+        ],
+        cwd=REPO,
+        check=False,
+    )
     with open(work / "out" / "bench" / "bench_running_time.csv", newline="") as f:
         times = {row["CaseName"]: float(row["RunningTime"]) for row in csv.DictReader(f)}
     shutil.copytree(work / "out" / "bench", work / "outputs")
@@ -89,8 +106,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases-dir", type=Path, default=evaluation_cases())
     parser.add_argument("--per-group", type=int, default=2)
-    parser.add_argument("--extra", nargs="*", default=["3DBox_CT_totalseg-modelgt_example-ct-sm.npz"],
-                        help="cases added to the selection (default: the 40-box 3D CT case)")
+    parser.add_argument(
+        "--extra",
+        nargs="*",
+        default=["3DBox_CT_totalseg-modelgt_example-ct-sm.npz"],
+        help="cases added to the selection (default: the 40-box 3D CT case)",
+    )
     parser.add_argument("--image", help="also time this container image with the organizers' harness")
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--precision", default="auto", help="variant b's --precision (default: auto, as shipped)")
@@ -100,8 +121,12 @@ def main() -> None:
     imgs, gts = args.cases_dir / "imgs", args.cases_dir / "gts"
     cases = pick_cases(imgs, args.per_group, args.extra)
     configuration, how = resolve(args.precision, REPO / "weights" / "litemedsam")
-    variants = {"b": (f"this pipeline (OpenVINO, --precision {args.precision}: {configuration.name}, {how})",
-                      ["--precision", args.precision])}
+    variants = {
+        "b": (
+            f"this pipeline (OpenVINO, --precision {args.precision}: {configuration.name}, {how})",
+            ["--precision", args.precision],
+        )
+    }
     if not args.skip_baseline:
         variants = {"a": ("PyTorch reference, organizers' manner", ["--backend", "torch", "--baseline"]), **variants}
     results, scores, stages = {}, {}, {}
@@ -124,13 +149,21 @@ def main() -> None:
 
 def render(cases, variants, results, scores, stages) -> str:
     lines = [
-        "# Benchmarks", "",
+        "# Benchmarks",
+        "",
         f"CPU: {describe_cpu(openvino_capabilities(), cpu_flags())}; Python {platform.python_version()}. "
         f"Produced by `python {' '.join(sys.argv)}` on {time.strftime('%Y-%m-%d')}; every variant ran on the "
-        f"same {len(cases)} cases, one cold process (or container) per case, in one run.", "",
-        "Variants: " + "; ".join(f"**{k}** {v[0]}" for k, v in variants.items()) + ".", "",
-        "## Running time per case (median seconds per modality group)", "",
-        "| group | cases | " + " | ".join(variants) + " | " + " | ".join(f"{k}/a" for k in variants if k != "a" and "a" in variants) + " |",
+        f"same {len(cases)} cases, one cold process (or container) per case, in one run.",
+        "",
+        "Variants: " + "; ".join(f"**{k}** {v[0]}" for k, v in variants.items()) + ".",
+        "",
+        "## Running time per case (median seconds per modality group)",
+        "",
+        "| group | cases | "
+        + " | ".join(variants)
+        + " | "
+        + " | ".join(f"{k}/a" for k in variants if k != "a" and "a" in variants)
+        + " |",
         "|---|---|" + "---|" * (len(variants) + sum(1 for k in variants if k != "a" and "a" in variants)),
     ]
     groups = sorted({modality_of(c) for c in cases})
@@ -140,25 +173,49 @@ def render(cases, variants, results, scores, stages) -> str:
             continue
         med = {k: statistics.median(results[k][c][0] for c in members) for k in variants}
         ratios = [f"{med[k] / med['a']:.3f}" for k in variants if k != "a" and "a" in variants]
-        lines.append(f"| {group} | {len(members)} | " + " | ".join(f"{med[k]:.2f}" for k in variants)
-                     + " | " + " | ".join(ratios) + " |")
-    lines += ["", "## Per case (seconds; peak resident memory of the process in GiB)", "",
-              "| case | " + " | ".join(f"{k} s | {k} GiB" for k in variants) + " |",
-              "|---|" + "---|---|" * len(variants)]
+        lines.append(
+            f"| {group} | {len(members)} | "
+            + " | ".join(f"{med[k]:.2f}" for k in variants)
+            + " | "
+            + " | ".join(ratios)
+            + " |"
+        )
+    lines += [
+        "",
+        "## Per case (seconds; peak resident memory of the process in GiB)",
+        "",
+        "| case | " + " | ".join(f"{k} s | {k} GiB" for k in variants) + " |",
+        "|---|" + "---|---|" * len(variants),
+    ]
     for c in cases:
-        cells = [f"{results[k][c][0]:.2f} | " + ("—" if results[k][c][1] != results[k][c][1] else f"{results[k][c][1]:.2f}")
-                 for k in variants]
+        cells = [
+            f"{results[k][c][0]:.2f} | " + ("—" if results[k][c][1] != results[k][c][1] else f"{results[k][c][1]:.2f}")
+            for k in variants
+        ]
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
-    lines += ["", "## Efficiency timer: median seconds per stage", "",
-              "| variant | " + " | ".join(STAGES) + " |", "|---|" + "---|" * len(STAGES)]
+    lines += [
+        "",
+        "## Efficiency timer: median seconds per stage",
+        "",
+        "| variant | " + " | ".join(STAGES) + " |",
+        "|---|" + "---|" * len(STAGES),
+    ]
     for k, med in stages.items():
         lines.append(f"| {k} | " + " | ".join(f"{med[s]:.3f}" for s in STAGES) + " |")
-    lines += ["", "## Accuracy against the ground truth (DSC / NSD, mean of group means)", "",
-              "| group | " + " | ".join(variants) + " |", "|---|" + "---|" * len(variants)]
+    lines += [
+        "",
+        "## Accuracy against the ground truth (DSC / NSD, mean of group means)",
+        "",
+        "| group | " + " | ".join(variants) + " |",
+        "|---|" + "---|" * len(variants),
+    ]
     summaries = {k: {r.group: r for r in summarize((c, s.dsc, s.nsd) for c, s in scores[k].items())} for k in variants}
     for group in next(iter(summaries.values())):
-        lines.append(f"| {group} | " + " | ".join(f"{summaries[k][group].dsc:.4f} / {summaries[k][group].nsd:.4f}"
-                                                 for k in variants) + " |")
+        lines.append(
+            f"| {group} | "
+            + " | ".join(f"{summaries[k][group].dsc:.4f} / {summaries[k][group].nsd:.4f}" for k in variants)
+            + " |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -14,6 +14,7 @@ means) of at most 0.003 against f32 and of at most 0.01 in every modality group.
 its own run, or from --f32-metrics (a compute-metrics CSV of f32 masks on the same cases).
 --record (with --accuracy) writes this CPU class's entries into weights/<model>/precision.json.
 """
+
 import argparse
 import csv
 import json
@@ -34,12 +35,21 @@ from evaluation.leaderboard import OVERALL, summarize  # noqa: E402
 from medsam_laptop.engine import OpenVINOEngine  # noqa: E402
 from medsam_laptop.paths import evaluation_cases  # noqa: E402
 from medsam_laptop.precision import (  # noqa: E402
-    RECORD_FILE, REPORTED_FLAGS, SHORTHANDS, Configuration, cpu_class, cpu_flags, cpu_model, describe_cpu,
+    RECORD_FILE,
+    REPORTED_FLAGS,
+    SHORTHANDS,
+    Configuration,
+    cpu_class,
+    cpu_flags,
+    cpu_model,
+    describe_cpu,
     openvino_capabilities,
 )
 from medsam_laptop.predict import PredictOptions, run  # noqa: E402
 
 GATE_OVERALL, GATE_GROUP = 0.003, 0.01
+
+
 def default_configurations(model_dir: Path, capabilities: set[str]) -> list[str]:
     """f32, then the shorthands this CPU (its OpenVINO capabilities) and model folder can run."""
     found = ["f32-f32"]
@@ -94,8 +104,13 @@ def write_metrics(path: Path, scores: list[tuple[str, float, float]]) -> None:
 def scores_of(name: str, cases_dir: Path, model: str, out: Path) -> tuple[list[tuple[str, float, float]], float]:
     """(case, DSC, NSD) of `predict --precision NAME` on every case, and the run's wall seconds."""
     options = PredictOptions(
-        cases_dir / "imgs", out, model=model, precision=name, cache_dir=None,
-        weights_dir=REPO / "weights", timing_csv=out / "efficiency_timer.csv",
+        cases_dir / "imgs",
+        out,
+        model=model,
+        precision=name,
+        cache_dir=None,
+        weights_dir=REPO / "weights",
+        timing_csv=out / "efficiency_timer.csv",
     )
     start = time.perf_counter()
     if run(options, start):
@@ -109,16 +124,23 @@ def gate(base: dict, other: dict) -> dict:
     drops = {g: base[g].dsc - other[g].dsc for g in base}
     worst = max((g for g in drops if g != OVERALL), key=drops.get)
     passed = drops[OVERALL] <= GATE_OVERALL and drops[worst] <= GATE_GROUP
-    return {"passed": passed, "mean_drop": round(drops[OVERALL], 4), "worst_group": worst,
-            "worst_drop": round(drops[worst], 4)}
+    return {
+        "passed": passed,
+        "mean_drop": round(drops[OVERALL], 4),
+        "worst_group": worst,
+        "worst_drop": round(drops[worst], 4),
+    }
 
 
 def record(model_dir: Path, speed: dict, verdicts: dict, command: str) -> Path:
     """Writes this CPU class's entries (speed and gate of every configuration) into the model's record."""
     path = model_dir / RECORD_FILE
     data = json.loads(path.read_text()) if path.is_file() else {"classes": {}}
-    data["gate"] = {"mean_drop_max": GATE_OVERALL, "group_drop_max": GATE_GROUP,
-                    "metric": "DSC, mean of modality-group means, all cases of cvpr24-format"}
+    data["gate"] = {
+        "mean_drop_max": GATE_OVERALL,
+        "group_drop_max": GATE_GROUP,
+        "metric": "DSC, mean of modality-group means, all cases of cvpr24-format",
+    }
     flags, capabilities = cpu_flags(), openvino_capabilities()
     data["classes"][cpu_class(capabilities, flags)] = {
         "cpu": cpu_model(),
@@ -128,9 +150,14 @@ def record(model_dir: Path, speed: dict, verdicts: dict, command: str) -> Path:
         "measured": time.strftime("%Y-%m-%d"),
         "command": command,
         "configurations": [
-            {"configuration": name,
-             "speed": {"encode_s": round(speed[name]["encode"], 4), "decode_s_per_box": round(speed[name]["decode"], 5)},
-             "gate": verdicts[name]}
+            {
+                "configuration": name,
+                "speed": {
+                    "encode_s": round(speed[name]["encode"], 4),
+                    "decode_s_per_box": round(speed[name]["decode"], 5),
+                },
+                "gate": verdicts[name],
+            }
             for name in verdicts
         ],
     }
@@ -152,23 +179,33 @@ def main() -> None:
     args = parser.parse_args()
 
     model_dir = REPO / "weights" / args.model
-    names = [Configuration.parse(c).name for c in args.configurations or default_configurations(model_dir, openvino_capabilities())]
+    names = [
+        Configuration.parse(c).name
+        for c in args.configurations or default_configurations(model_dir, openvino_capabilities())
+    ]
     if "f32-f32" not in names:
         names.insert(0, "f32-f32")
     command = f"python benchmarks/{Path(sys.argv[0]).name} {' '.join(sys.argv[1:])}"
     lines = [
-        "# Precision", "",
-        f"CPU: {describe_cpu(openvino_capabilities(), cpu_flags())}; OpenVINO {ov.__version__.split('-')[0]}.", "",
-        f"Produced by `{command}` on {time.strftime('%Y-%m-%d')}.", "",
-        f"## Speed ({args.model}, one process, {args.rounds} alternating rounds, medians)", "",
-        "| configuration (encoder-decoder) | compile s (no cache) | encoder s | decoder s per box | encoder vs f32 | decoder vs f32 |",
+        "# Precision",
+        "",
+        f"CPU: {describe_cpu(openvino_capabilities(), cpu_flags())}; OpenVINO {ov.__version__.split('-')[0]}.",
+        "",
+        f"Produced by `{command}` on {time.strftime('%Y-%m-%d')}.",
+        "",
+        f"## Speed ({args.model}, one process, {args.rounds} alternating rounds, medians)",
+        "",
+        "| configuration (encoder-decoder) | compile s (no cache) | encoder s | decoder s per box "
+        "| encoder vs f32 | decoder vs f32 |",
         "|---|---|---|---|---|---|",
     ]
     speed = time_engines(model_dir, names, args.rounds)
     base = speed["f32-f32"]
     for name, t in speed.items():
-        lines.append(f"| {name} | {t['compile']:.3f} | {t['encode']:.3f} | {t['decode']:.4f} | "
-                     f"{t['encode'] / base['encode']:.3f} | {t['decode'] / base['decode']:.3f} |")
+        lines.append(
+            f"| {name} | {t['compile']:.3f} | {t['encode']:.3f} | {t['decode']:.4f} | "
+            f"{t['encode'] / base['encode']:.3f} | {t['decode'] / base['decode']:.3f} |"
+        )
     print("\n".join(lines), flush=True)
 
     if args.accuracy:
@@ -189,7 +226,9 @@ def main() -> None:
         source = f"`{args.f32_metrics}`" if args.f32_metrics else "its own run"
         others = [n for n in groups if n != "f32-f32"]
         lines += [
-            "", f"## Accuracy gate on {args.cases_dir.name} (DSC / NSD, mean of group means; f32 from {source})", "",
+            "",
+            f"## Accuracy gate on {args.cases_dir.name} (DSC / NSD, mean of group means; f32 from {source})",
+            "",
             "| group | " + " | ".join(groups) + " | " + " | ".join(f"{n} DSC drop" for n in others) + " |",
             "|---|" + "---|" * (len(groups) + len(others)),
         ]
@@ -202,9 +241,11 @@ def main() -> None:
         for name in others:
             verdicts[name] = v = gate(groups["f32-f32"], groups[name])
             run_time = f", whole run {seconds[name]:.0f} s" if name in seconds else ""
-            lines.append(f"- {name}: overall drop {v['mean_drop']:+.4f} (gate {GATE_OVERALL}), worst group "
-                         f"{v['worst_group']} {v['worst_drop']:+.4f} (gate {GATE_GROUP}): "
-                         f"**{'passes' if v['passed'] else 'fails'}**{run_time}.")
+            lines.append(
+                f"- {name}: overall drop {v['mean_drop']:+.4f} (gate {GATE_OVERALL}), worst group "
+                f"{v['worst_group']} {v['worst_drop']:+.4f} (gate {GATE_GROUP}): "
+                f"**{'passes' if v['passed'] else 'fails'}**{run_time}."
+            )
         if args.record:
             lines.append(f"\nRecorded in `{record(model_dir, speed, verdicts, command).relative_to(REPO)}`.")
     report = "\n".join(lines) + "\n"

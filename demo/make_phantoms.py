@@ -6,6 +6,7 @@ Boxes are the tight bounding boxes of the ground-truth labels (max inclusive), a
 
     python demo/make_phantoms.py [OUT_DIR]   # default: demo/, writes OUT_DIR/inputs and OUT_DIR/gts
 """
+
 import sys
 from pathlib import Path
 

@@ -6,6 +6,7 @@ container on the same cases, and the running times of the organizers' harness.
 Exits 1 when a case is missing, was not scored "ok", or has a DSC below the local run's
 (tolerance 1e-3: the same IR on the same CPU gives the same masks).
 """
+
 import csv
 import statistics
 import sys

@@ -4,6 +4,7 @@ Run by the Dockerfile with the image's venv python, with no network: imports num
 openvino, writes a tiny model as OpenVINO IR, reads it back through the IR front end, compiles it
 for the CPU in f32 and checks one inference. Exits non-zero (failing the build) on any error.
 """
+
 import tempfile
 from pathlib import Path
 

@@ -4,10 +4,11 @@ A subcommand is one ``_add_<name>(subparsers)`` function that declares its parse
 ``run`` to a ``_run_<name>(args) -> int`` function, plus one entry in ``SUBCOMMANDS``. The
 heavy imports happen inside the run functions, so each subcommand needs only its own extras.
 """
+
 import argparse
-from pathlib import Path
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 
 def _add_compute_metrics(subparsers) -> None:
@@ -15,23 +16,36 @@ def _add_compute_metrics(subparsers) -> None:
         "compute-metrics",
         help="score a folder of segs against a folder of gts (DSC, NSD, per-modality summary)",
         description="Per-case DSC/NSD as the organizers compute them, quirks included by default; "
-                    "the options marked 'correction' change the organizers' behaviour.",
+        "the options marked 'correction' change the organizers' behaviour.",
         epilog="Exit status: 0 every case scored; 1 some case's seg was missing or could not be scored "
-               "(all outputs are still written); 2 usage error (bad arguments, no such folder, no cases).")
+        "(all outputs are still written); 2 usage error (bad arguments, no such folder, no cases).",
+    )
     p.add_argument("-s", "--seg-dir", type=Path, required=True, help="folder of <case>.npz with key 'segs'")
-    p.add_argument("-g", "--gt-dir", type=Path, required=True, help="folder of <case>.npz with 'gts' (+ 'spacing' in 3D)")
-    p.add_argument("-o", "--out-dir", type=Path, required=True,
-                   help="writes metrics.csv, summary.csv, summary.md, summary.png")
+    p.add_argument(
+        "-g", "--gt-dir", type=Path, required=True, help="folder of <case>.npz with 'gts' (+ 'spacing' in 3D)"
+    )
+    p.add_argument(
+        "-o", "--out-dir", type=Path, required=True, help="writes metrics.csv, summary.csv, summary.md, summary.png"
+    )
     p.add_argument("-j", "--workers", type=int, default=1, help="parallel processes (default 1)")
     p.add_argument("--tolerance", type=float, default=2.0, help="NSD tolerance in mm (default 2.0)")
-    p.add_argument("--always-nsd", action="store_true",
-                   help="correction: compute NSD even when the case DSC is <= 0.2")
-    p.add_argument("--spacing-zyx", action="store_true",
-                   help="correction: reverse the stored (x, y, z) spacing to match the (z, y, x) array axes")
-    p.add_argument("--nsd-2d", choices=("volume", "contour"), default="volume",
-                   help="2D NSD on (H, W, 1) volumes (organizers, default) or on contours (correction)")
-    p.add_argument("--skip-absent-classes", action="store_true",
-                   help="correction: leave classes absent from both gts and segs out instead of NaN")
+    p.add_argument("--always-nsd", action="store_true", help="correction: compute NSD even when the case DSC is <= 0.2")
+    p.add_argument(
+        "--spacing-zyx",
+        action="store_true",
+        help="correction: reverse the stored (x, y, z) spacing to match the (z, y, x) array axes",
+    )
+    p.add_argument(
+        "--nsd-2d",
+        choices=("volume", "contour"),
+        default="volume",
+        help="2D NSD on (H, W, 1) volumes (organizers, default) or on contours (correction)",
+    )
+    p.add_argument(
+        "--skip-absent-classes",
+        action="store_true",
+        help="correction: leave classes absent from both gts and segs out instead of NaN",
+    )
     p.add_argument("--no-round", action="store_true", help="correction: keep per-case values unrounded")
     p.add_argument("--max-seg-mb", type=float, default=1024.0, help="size limit of a seg file (default 1024)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -57,8 +71,14 @@ def _run_compute_metrics(args: argparse.Namespace) -> int:
         absent_classes="skip" if args.skip_absent_classes else "nan",
         decimals=None if args.no_round else 4,
     )
-    results = score_folder(args.seg_dir, args.gt_dir, options, workers=args.workers,
-                           max_seg_bytes=int(args.max_seg_mb * 2**20), progress=not args.quiet)
+    results = score_folder(
+        args.seg_dir,
+        args.gt_dir,
+        options,
+        workers=args.workers,
+        max_seg_bytes=int(args.max_seg_mb * 2**20),
+        progress=not args.quiet,
+    )
     paths = write_outputs(results, args.out_dir)
     print(paths["summary_md"].read_text())
     failed = [r for r in results if r.status != OK]
@@ -77,8 +97,14 @@ def _add_convert(subparsers) -> None:
     to_npz.add_argument("--modality", choices=("CT", "MR", "PET"), required=True)
     to_npz.add_argument("--case", required=True, help="file name becomes 3DBox_<modality>_<case>.npz")
     to_npz.add_argument("-o", "--out-dir", type=Path, required=True)
-    to_npz.add_argument("--window", type=float, nargs=2, default=(40.0, 400.0), metavar=("LEVEL", "WIDTH"),
-                        help="CT window (default 40 400)")
+    to_npz.add_argument(
+        "--window",
+        type=float,
+        nargs=2,
+        default=(40.0, 400.0),
+        metavar=("LEVEL", "WIDTH"),
+        help="CT window (default 40 400)",
+    )
     to_npz.add_argument("--min-voxels", type=int, default=30, help="drop labels smaller than this (default 30)")
     to_npz.set_defaults(run=_run_nifti_to_npz)
 
@@ -94,8 +120,15 @@ def _add_convert(subparsers) -> None:
 def _run_nifti_to_npz(args: argparse.Namespace) -> int:
     from .convert import nifti_to_npz
 
-    imgs, gts = nifti_to_npz(args.image, args.labels, args.out_dir, args.case, args.modality,
-                             window=tuple(args.window), min_voxels=args.min_voxels)
+    imgs, gts = nifti_to_npz(
+        args.image,
+        args.labels,
+        args.out_dir,
+        args.case,
+        args.modality,
+        window=tuple(args.window),
+        min_voxels=args.min_voxels,
+    )
     print(f"wrote {imgs} and {gts}")
     return 0
 

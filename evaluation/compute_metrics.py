@@ -4,15 +4,16 @@ Cases are the ``*.npz`` files of the ground-truth folder. Seg files are untruste
 unreadable, too large or wrongly shaped one scores 0 (DSC and NSD) and is listed with its reason;
 the run never stops for it. Outputs: per-case CSV, per-modality summary (CSV + markdown) and a PNG.
 """
+
 import csv
-from dataclasses import dataclass
-from functools import partial
 import math
 import multiprocessing
-from pathlib import Path
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 
@@ -133,8 +134,10 @@ class ProgressBar:
         if not self.interactive and self.done * 10 // self.total == (self.done - 1) * 10 // self.total:
             return
         filled = self.width * self.done // self.total
-        line = (f"[{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total} "
-                f"{time.monotonic() - self.start:.0f}s {label[:40]}")
+        line = (
+            f"[{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total} "
+            f"{time.monotonic() - self.start:.0f}s {label[:40]}"
+        )
         sys.stderr.write(f"\r{line:<100}" if self.interactive else line + "\n")
         sys.stderr.flush()
 
@@ -159,14 +162,22 @@ def write_outputs(results: list[CaseResult], out_dir: Path) -> dict[str, Path]:
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {kind: out_dir / name for kind, name in (
-        ("cases", "metrics.csv"), ("summary_csv", "summary.csv"), ("summary_md", "summary.md"),
-        ("plot", "summary.png"))}
+    paths = {
+        kind: out_dir / name
+        for kind, name in (
+            ("cases", "metrics.csv"),
+            ("summary_csv", "summary.csv"),
+            ("summary_md", "summary.md"),
+            ("plot", "summary.png"),
+        )
+    }
     with open(paths["cases"], "w", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(["case", "dsc", "nsd", "modality", "status", "detail"])
-        writer.writerows([r.case, format_score(r.dsc), format_score(r.nsd), r.modality, r.status, r.detail]
-                         for r in sorted(results, key=lambda r: r.case))
+        writer.writerows(
+            [r.case, format_score(r.dsc), format_score(r.nsd), r.modality, r.status, r.detail]
+            for r in sorted(results, key=lambda r: r.case)
+        )
 
     rows = leaderboard.summarize((r.case, r.dsc, r.nsd) for r in results)
     with open(paths["summary_csv"], "w", newline="") as f:
@@ -176,7 +187,8 @@ def write_outputs(results: list[CaseResult], out_dir: Path) -> dict[str, Path]:
     markdown = leaderboard.to_markdown(rows, title="Scores per modality group")
     if failed:
         markdown += f"\n## Scored 0 ({len(failed)} cases)\n\n" + "".join(
-            f"- `{r.case}`: {r.status} ({r.detail})\n" for r in failed)
+            f"- `{r.case}`: {r.status} ({r.detail})\n" for r in failed
+        )
     paths["summary_md"].write_text(markdown)
     leaderboard.plot(rows, str(paths["plot"]))
     return paths

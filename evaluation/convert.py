@@ -4,6 +4,7 @@ Axis orders: nibabel arrays are (x, y, z); challenge arrays are (z, y, x), as Si
 ``GetArrayFromImage`` gives them, and ``spacing`` is stored in SimpleITK's (x, y, z) order.
 Both readers return the voxels in file order, so the conversion is a transpose (2, 1, 0).
 """
+
 from pathlib import Path
 
 import nibabel as nib
@@ -13,9 +14,7 @@ CT_WINDOW = (40.0, 400.0)  # level, width: soft tissue, the organizers' default
 MIN_VOXELS_3D = 30
 
 
-def preprocess_intensities(
-    image: np.ndarray, modality: str, window: tuple[float, float] = CT_WINDOW
-) -> np.ndarray:
+def preprocess_intensities(image: np.ndarray, modality: str, window: tuple[float, float] = CT_WINDOW) -> np.ndarray:
     """Intensities to uint8 as the organizers' pre_CT_MR.py does.
 
     Args:
@@ -120,8 +119,9 @@ def nifti_to_npz(
     paths = Path(out_dir) / "imgs" / name, Path(out_dir) / "gts" / name
     for path in paths:
         path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(paths[0], imgs=preprocess_intensities(image, modality, window),
-                        boxes=boxes_3d(gts), spacing=spacing)
+    np.savez_compressed(
+        paths[0], imgs=preprocess_intensities(image, modality, window), boxes=boxes_3d(gts), spacing=spacing
+    )
     np.savez_compressed(paths[1], gts=gts, spacing=spacing)
     return paths
 

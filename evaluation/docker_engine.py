@@ -3,6 +3,7 @@
 Every call goes through the ``docker`` client found on PATH; nothing here parses more than an exit
 code or one formatted field.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -52,13 +53,27 @@ def remove_container(name: str) -> bool:
 def had_oom_event(name: str, since: float, until: float) -> bool:
     """Whether the engine logged an ``oom`` event for a container called ``name`` in [since, until]
     (Unix seconds). The event outlives the container, so this works after ``--rm``."""
-    events = docker("events", "--since", f"{since:.3f}", "--until", f"{until:.3f}", "--filter", "type=container",
-                    "--filter", "event=oom", "--filter", f"container={name}", "--format", "{{.Status}}")
+    events = docker(
+        "events",
+        "--since",
+        f"{since:.3f}",
+        "--until",
+        f"{until:.3f}",
+        "--filter",
+        "type=container",
+        "--filter",
+        "event=oom",
+        "--filter",
+        f"container={name}",
+        "--format",
+        "{{.Status}}",
+    )
     return "oom" in events.stdout
 
 
-def timed_run(command: list[str], container: str, log_path: Path,
-              timeout_s: float | None) -> tuple[int | None, float, bool]:
+def timed_run(
+    command: list[str], container: str, log_path: Path, timeout_s: float | None
+) -> tuple[int | None, float, bool]:
     """Run a ``docker run`` command line with its output in ``log_path``.
 
     Returns (exit code, wall seconds of the whole command, timed out). On a timeout the container

@@ -1,8 +1,9 @@
 """Per-modality means and the leaderboard average (the unweighted mean of modality means)."""
-from dataclasses import dataclass
+
 import math
 import re
-from typing import Iterable
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 

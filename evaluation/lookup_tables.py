@@ -6,8 +6,9 @@ A surface element ("surfel") lives on the corner grid between voxels: each corne
 surface. The tables below turn a code into the surfel area (3D, mm^2) or contour length (2D, mm)
 for a given voxel spacing.
 """
-from functools import lru_cache
+
 import math
+from functools import lru_cache
 
 import numpy as np
 

@@ -5,8 +5,10 @@ computed once per class and fed to the cheap ``surface_dice``. ``case_scores`` i
 per-case, per-class loop; every quirk it has is the default, and ``MetricOptions`` names the
 corrections (see evaluation/README.md).
 """
+
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 from scipy import ndimage
@@ -120,8 +122,12 @@ def surface_distances(
     box = bounding_box(mask_gt | mask_pred)
     if box is None:
         empty = np.zeros(0)
-        return {"distances_gt_to_pred": empty, "distances_pred_to_gt": empty,
-                "surfel_areas_gt": empty, "surfel_areas_pred": empty}
+        return {
+            "distances_gt_to_pred": empty,
+            "distances_pred_to_gt": empty,
+            "surfel_areas_gt": empty,
+            "surfel_areas_pred": empty,
+        }
     if crop:
         mask_gt, mask_pred = mask_gt[box], mask_pred[box]
 
@@ -133,8 +139,12 @@ def surface_distances(
 
     gt_to_pred, areas_gt = _sorted_by_distance(distmap_pred[border_gt], area_of_code[codes_gt[border_gt]])
     pred_to_gt, areas_pred = _sorted_by_distance(distmap_gt[border_pred], area_of_code[codes_pred[border_pred]])
-    return {"distances_gt_to_pred": gt_to_pred, "distances_pred_to_gt": pred_to_gt,
-            "surfel_areas_gt": areas_gt, "surfel_areas_pred": areas_pred}
+    return {
+        "distances_gt_to_pred": gt_to_pred,
+        "distances_pred_to_gt": pred_to_gt,
+        "surfel_areas_gt": areas_gt,
+        "surfel_areas_pred": areas_pred,
+    }
 
 
 def _distance_to(border: np.ndarray, spacing_mm: Sequence[float]) -> np.ndarray:
@@ -228,8 +238,9 @@ def case_scores(
         masks_shape, nsd_spacing = _nsd_geometry(gts, spacing, options)
         per_class_nsd = []
         for k in labels:
-            distances = surface_distances((gts == k).reshape(masks_shape), (segs == k).reshape(masks_shape),
-                                          nsd_spacing, crop=options.crop)
+            distances = surface_distances(
+                (gts == k).reshape(masks_shape), (segs == k).reshape(masks_shape), nsd_spacing, crop=options.crop
+            )
             per_class_nsd.append(surface_dice(distances, options.tolerance_mm))
         nsd = float(np.mean(per_class_nsd)) if per_class_nsd else 0.0
     return round_score(dsc, options.decimals), round_score(nsd, options.decimals)

@@ -20,6 +20,7 @@ Differences on purpose: the work folders live in ``--work-dir``, not the current
 they are chmod-ed (the organizers chmod all of ``./*``); where the organizers' script would abort a
 team (a vanished input) the case is reported and the run goes on.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,9 +31,9 @@ import shutil
 import stat
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from . import docker_engine as engine
 
@@ -46,8 +47,10 @@ TIMEOUT = "timeout"
 DOCKER_ERROR = "docker-error"
 INPUT_GONE = "input-gone"
 
-EPILOG = ("Exit status: 0 when every case of every team is ok; 1 when a case failed, an image did not load "
-          "as <team>:latest or the work folders could not be cleaned up; 2 when nothing could be run.")
+EPILOG = (
+    "Exit status: 0 when every case of every team is ok; 1 when a case failed, an image did not load "
+    "as <team>:latest or the work folders could not be cleaned up; 2 when nothing could be run."
+)
 DOCKER_RUN_FAILED = 125  # `docker run` itself failed: name conflict, unknown image, bad option
 SIGKILL_EXIT = 137  # 128 + 9: the container's main process got SIGKILL (OOM killer, docker kill)
 
@@ -80,13 +83,36 @@ def team_name(tarball: str | Path) -> str:
 
 def docker_run_command(team: str, image: str, inputs: Path, outputs: Path, settings: RunSettings) -> list[str]:
     """The organizers' command line (absolute paths instead of ``$PWD``), extra args before the image."""
-    return ["docker", "container", "run", "-m", settings.memory, "--name", team, "--rm",
-            "-v", f"{inputs.resolve()}/:/workspace/inputs/", "-v", f"{outputs.resolve()}/:/workspace/outputs/",
-            *settings.extra_args, image, "/bin/bash", "-c", "sh predict.sh"]
+    return [
+        "docker",
+        "container",
+        "run",
+        "-m",
+        settings.memory,
+        "--name",
+        team,
+        "--rm",
+        "-v",
+        f"{inputs.resolve()}/:/workspace/inputs/",
+        "-v",
+        f"{outputs.resolve()}/:/workspace/outputs/",
+        *settings.extra_args,
+        image,
+        "/bin/bash",
+        "-c",
+        "sh predict.sh",
+    ]
 
 
-def classify(case: str, exit_code: int | None, timed_out: bool, oom_event: bool,
-             output_present: bool, new_outputs: Sequence[str], input_present: bool) -> tuple[str, str]:
+def classify(
+    case: str,
+    exit_code: int | None,
+    timed_out: bool,
+    oom_event: bool,
+    output_present: bool,
+    new_outputs: Sequence[str],
+    input_present: bool,
+) -> tuple[str, str]:
     """Verdict and detail for one case, the most telling problem first.
 
     ``new_outputs``: names that appeared at the top of ``outputs/`` during this case, besides the
@@ -125,8 +151,10 @@ def write_outcomes_csv(path: Path, results: Sequence[CaseResult]) -> None:
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["case", "running_time_s", "exit_code", "outcome", "detail"])
-        writer.writerows([r.case, f"{r.seconds:.3f}", "" if r.exit_code is None else r.exit_code,
-                          r.outcome, r.detail] for r in results)
+        writer.writerows(
+            [r.case, f"{r.seconds:.3f}", "" if r.exit_code is None else r.exit_code, r.outcome, r.detail]
+            for r in results
+        )
 
 
 def undeletable_by_others(folder: Path) -> list[str]:
@@ -152,8 +180,9 @@ def _fresh_dir(path: Path) -> None:
     os.chmod(path, 0o777)
 
 
-def run_case(case: Path, team: str, image: str, work: Path, team_dir: Path, logs: Path,
-             settings: RunSettings) -> CaseResult:
+def run_case(
+    case: Path, team: str, image: str, work: Path, team_dir: Path, logs: Path, settings: RunSettings
+) -> CaseResult:
     """One case as the organizers run it, then the checks they skip."""
     inputs, outputs = work / "inputs", work / "outputs"
     if settings.fresh_dirs:
@@ -166,7 +195,8 @@ def run_case(case: Path, team: str, image: str, work: Path, team_dir: Path, logs
     before = set(os.listdir(outputs))
     started = time.time()
     exit_code, seconds, timed_out = engine.timed_run(
-        docker_run_command(team, image, inputs, outputs, settings), team, logs / f"{case.name}.log", settings.timeout_s)
+        docker_run_command(team, image, inputs, outputs, settings), team, logs / f"{case.name}.log", settings.timeout_s
+    )
     oom = exit_code == SIGKILL_EXIT and engine.had_oom_event(team, started - 1.0, time.time() + 1.0)
     if engine.remove_container(team):
         notes.append(f"a container named {team} was left after the run (removed)")
@@ -190,8 +220,10 @@ def _clean_up(team: str, work: Path) -> list[str]:
         print(f"{team}: left in the work folders after the last case: {', '.join(leftovers[:10])}")
     locked = undeletable_by_others(work / "inputs") + undeletable_by_others(work / "outputs")
     if locked:
-        problems.append(f"the container left folders another non-root user cannot empty: {', '.join(locked[:5])}; "
-                        "write with umask 0000 so that the organizers' cleanup works whoever runs it")
+        problems.append(
+            f"the container left folders another non-root user cannot empty: {', '.join(locked[:5])}; "
+            "write with umask 0000 so that the organizers' cleanup works whoever runs it"
+        )
     try:
         shutil.rmtree(work / "inputs")
         shutil.rmtree(work / "outputs")
@@ -202,8 +234,9 @@ def _clean_up(team: str, work: Path) -> list[str]:
     return problems
 
 
-def evaluate_team(team: str, image: str, cases: Sequence[Path], out_dir: Path, work: Path,
-                  settings: RunSettings) -> tuple[list[CaseResult], list[str]]:
+def evaluate_team(
+    team: str, image: str, cases: Sequence[Path], out_dir: Path, work: Path, settings: RunSettings
+) -> tuple[list[CaseResult], list[str]]:
     """All cases of one team: (case results, team-level problems).
 
     Writes the team folder, both CSVs and the logs; prints a line a case.
@@ -227,26 +260,43 @@ def evaluate_team(team: str, image: str, cases: Sequence[Path], out_dir: Path, w
 
 def add_parser(subparsers) -> None:
     """Register ``time-eval`` on the subparsers of ``python -m evaluation`` (sets ``run`` to :func:`main`)."""
-    configure(subparsers.add_parser("time-eval", help="time submission containers one case at a time, as the organizers do",
-                                    description=__doc__.split("\n\n")[0], epilog=EPILOG))
+    configure(
+        subparsers.add_parser(
+            "time-eval",
+            help="time submission containers one case at a time, as the organizers do",
+            description=__doc__.split("\n\n")[0],
+            epilog=EPILOG,
+        )
+    )
 
 
 def configure(p: argparse.ArgumentParser) -> None:
     """Declare the ``time-eval`` arguments on ``p``."""
     p.add_argument("-i", "--cases-dir", type=Path, required=True, help="folder of case files (each is one run)")
-    p.add_argument("-o", "--out-dir", type=Path, required=True,
-                   help="writes <team>/<case>.npz, <team>/<team>_running_time.csv, <team>/<team>_outcomes.csv, <team>_logs/")
+    p.add_argument(
+        "-o",
+        "--out-dir",
+        type=Path,
+        required=True,
+        help="writes <team>/<case>.npz, <team>/<team>_running_time.csv, <team>/<team>_outcomes.csv, <team>_logs/",
+    )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("-d", "--docker-dir", type=Path, help="folder of <team>.tar.gz files (every file is loaded)")
     source.add_argument("--image", help="an image already loaded, e.g. litemedsam:latest (not removed afterwards)")
     p.add_argument("--team", help="container / folder name with --image (default: the image name before ':')")
     p.add_argument("--work-dir", type=Path, help="where inputs/ and outputs/ live (default <out-dir>/work)")
     p.add_argument("--memory", default="8G", help="docker run -m (default 8G, as the organizers)")
-    p.add_argument("--docker-args", default="",
-                   help='extra docker run arguments, before the image, e.g. --docker-args="--network none -u 1000:1000"')
+    p.add_argument(
+        "--docker-args",
+        default="",
+        help='extra docker run arguments, before the image, e.g. --docker-args="--network none -u 1000:1000"',
+    )
     p.add_argument("--timeout", type=float, help="seconds a case may run before its container is killed (default none)")
-    p.add_argument("--fresh-dirs", action="store_true",
-                   help="correction: empty inputs/ and outputs/ before every case (the organizers do not)")
+    p.add_argument(
+        "--fresh-dirs",
+        action="store_true",
+        help="correction: empty inputs/ and outputs/ before every case (the organizers do not)",
+    )
     p.add_argument("--keep-image", action="store_true", help="do not docker rmi a loaded image afterwards")
     p.set_defaults(run=main)
 
@@ -267,8 +317,10 @@ def main(args: argparse.Namespace) -> int:
     cases = sorted(p for p in args.cases_dir.iterdir() if p.is_file()) if args.cases_dir.is_dir() else []
     teams = _teams(args)
     if not cases or not teams:
-        print(f"time-eval: nothing to run ({len(cases)} case files in {args.cases_dir}, {len(teams)} images)",
-              file=sys.stderr)
+        print(
+            f"time-eval: nothing to run ({len(cases)} case files in {args.cases_dir}, {len(teams)} images)",
+            file=sys.stderr,
+        )
         return 2
     settings = RunSettings(args.memory, tuple(shlex.split(args.docker_args)), args.timeout, args.fresh_dirs)
     work = args.work_dir or args.out_dir / "work"
@@ -279,8 +331,11 @@ def main(args: argparse.Namespace) -> int:
         if tarball is not None:
             said = engine.load_image(tarball)
             if not engine.image_exists(image):
-                print(f"{tarball.name}: no image {image} after loading ({said}); the organizers' docker run "
-                      "would fail (or pull from a registry) for every case", file=sys.stderr)
+                print(
+                    f"{tarball.name}: no image {image} after loading ({said}); the organizers' docker run "
+                    "would fail (or pull from a registry) for every case",
+                    file=sys.stderr,
+                )
                 failed += 1
                 continue
         results, problems = evaluate_team(team, image, cases, args.out_dir, work, settings)
@@ -288,15 +343,18 @@ def main(args: argparse.Namespace) -> int:
         failed += len(bad) + len(problems)
         for problem in problems:
             print(f"{team}: {problem}", file=sys.stderr)
-        print(f"{team}: {len(results) - len(bad)} ok, {len(bad)} failed, "
-              f"total {sum(r.seconds for r in results):.2f} s -> {args.out_dir / team}")
+        print(
+            f"{team}: {len(results) - len(bad)} ok, {len(bad)} failed, "
+            f"total {sum(r.seconds for r in results):.2f} s -> {args.out_dir / team}"
+        )
         if tarball is not None and not args.keep_image:
             engine.remove_image(image)
     return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    _parser = argparse.ArgumentParser(prog="python -m evaluation.time_eval", description=__doc__.split("\n\n")[0],
-                                      epilog=EPILOG)
+    _parser = argparse.ArgumentParser(
+        prog="python -m evaluation.time_eval", description=__doc__.split("\n\n")[0], epilog=EPILOG
+    )
     configure(_parser)
     sys.exit(main(_parser.parse_args()))

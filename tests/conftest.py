@@ -8,6 +8,7 @@ official weights wheel, torch, a Docker engine) calls ``require``. Locally that 
 message naming what is missing. With ``CI=true`` (or ``1``/``yes``) in the environment it fails the
 test with the same message, so a CI run cannot pass with tests left unrun.
 """
+
 import importlib
 import os
 import sys
@@ -16,7 +17,8 @@ from types import ModuleType
 
 import pytest
 
-from medsam_laptop.paths import evaluation_cases, reference_dir as shared_reference, shared_dir, training_cases
+from medsam_laptop.paths import evaluation_cases, shared_dir, training_cases
+from medsam_laptop.paths import reference_dir as shared_reference
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = shared_dir()
@@ -54,22 +56,28 @@ def require_torch() -> ModuleType:
 
 @pytest.fixture(scope="session")
 def cases_dir() -> Path:
-    require((CASES / "imgs").is_dir() and (CASES / "gts").is_dir(),
-            f"the challenge cases {CASES}/imgs and gts (set MEDSAM_SHARED)")
+    require(
+        (CASES / "imgs").is_dir() and (CASES / "gts").is_dir(),
+        f"the challenge cases {CASES}/imgs and gts (set MEDSAM_SHARED)",
+    )
     return CASES
 
 
 @pytest.fixture(scope="session")
 def train_dir() -> Path:
-    require((TRAIN / "imgs").is_dir() and (TRAIN / "gts").is_dir(),
-            f"the training cases {TRAIN}/imgs and gts (set MEDSAM_SHARED)")
+    require(
+        (TRAIN / "imgs").is_dir() and (TRAIN / "gts").is_dir(),
+        f"the training cases {TRAIN}/imgs and gts (set MEDSAM_SHARED)",
+    )
     return TRAIN
 
 
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
-    require((REFERENCE / "litemedsam-torch-segs").is_dir(),
-            f"the reference outputs {REFERENCE}/litemedsam-torch-segs (set MEDSAM_SHARED)")
+    require(
+        (REFERENCE / "litemedsam-torch-segs").is_dir(),
+        f"the reference outputs {REFERENCE}/litemedsam-torch-segs (set MEDSAM_SHARED)",
+    )
     return REFERENCE
 
 

@@ -1,4 +1,5 @@
 """Small helpers shared by the tests."""
+
 import shutil
 import subprocess
 import sys

@@ -6,4 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-venv.sh --dev
+.venv/bin/ruff check --no-cache .          # the style, configured in pyproject.toml
+.venv/bin/ruff format --no-cache --check .
 exec .venv/bin/python -m pytest -q "$@"

@@ -3,6 +3,7 @@ Then faults of the run itself: an output disk that fills up, and a run killed wi
 
 Run with `-s` (or see the terminal summary) to read the message a user gets for every kind.
 """
+
 import csv
 import errno
 import os
@@ -19,7 +20,6 @@ import numpy as np
 import pytest
 
 from helpers import REPO, assert_like_reference, copy_cases, object_dscs, predict, predict_command
-
 from medsam_laptop import cases, cli, timer
 
 US, PET = "2DBox_US_stubus_01.npz", "3DBox_PET_ibsi-sts_STS002.npz"
@@ -38,26 +38,44 @@ BOX3D = np.array([[4, 4, 1, 20, 20, 2]])
 BAD = {
     "not a zip": ("2DBox_notzip.npz", b"plain text, not a zip", "not an npz file"),
     "truncated npz": ("2DBox_truncated.npz", "truncate", "not a readable npz file"),
-    "pickled object array": ("2DBox_pickle.npz", {"imgs": IMG2D, "boxes": np.array([[1, 2, 3, 4]], object)},
-                             "boxes is a pickled object array, which is refused"),
+    "pickled object array": (
+        "2DBox_pickle.npz",
+        {"imgs": IMG2D, "boxes": np.array([[1, 2, 3, 4]], object)},
+        "boxes is a pickled object array, which is refused",
+    ),
     "missing imgs": ("2DBox_noimgs.npz", {"boxes": BOX2D}, "missing key(s) ['imgs']"),
     "missing boxes": ("2DBox_noboxes.npz", {"imgs": IMG2D}, "missing key(s) ['boxes']"),
-    "float image": ("2DBox_float.npz", {"imgs": IMG2D.astype(np.float32), "boxes": BOX2D},
-                    "imgs must be uint8, got float32"),
-    "int16 image with values > 255": ("2DBox_int16.npz", {"imgs": IMG2D.astype(np.int16) + 300, "boxes": BOX2D},
-                                      "imgs must be uint8, got int16"),
+    "float image": (
+        "2DBox_float.npz",
+        {"imgs": IMG2D.astype(np.float32), "boxes": BOX2D},
+        "imgs must be uint8, got float32",
+    ),
+    "int16 image with values > 255": (
+        "2DBox_int16.npz",
+        {"imgs": IMG2D.astype(np.int16) + 300, "boxes": BOX2D},
+        "imgs must be uint8, got int16",
+    ),
     "grey 2D image": ("2DBox_grey.npz", {"imgs": IMG2D[:, :, 0], "boxes": BOX2D}, "imgs must be (H, W, 3)"),
     "NaN coordinate": ("2DBox_nan.npz", {"imgs": IMG2D, "boxes": np.array([[1.0, np.nan, 5, 5]])}, "NaN or inf"),
     "inf coordinate": ("2DBox_inf.npz", {"imgs": IMG2D, "boxes": np.array([[1.0, 1, np.inf, 5]])}, "NaN or inf"),
     "inverted box": ("2DBox_inverted.npz", {"imgs": IMG2D, "boxes": np.array([[20, 4, 4, 20]])}, "box 1 is inverted"),
-    "box wholly outside": ("2DBox_outside.npz", {"imgs": IMG2D, "boxes": np.array([[40, 40, 50, 50]])},
-                           "box 1 lies outside the image"),
-    "3D box with inverted z": ("3DBox_zinv.npz", {"imgs": IMG3D, "boxes": np.array([[4, 4, 3, 20, 20, 1]])},
-                               "box 1 is inverted"),
+    "box wholly outside": (
+        "2DBox_outside.npz",
+        {"imgs": IMG2D, "boxes": np.array([[40, 40, 50, 50]])},
+        "box 1 lies outside the image",
+    ),
+    "3D box with inverted z": (
+        "3DBox_zinv.npz",
+        {"imgs": IMG3D, "boxes": np.array([[4, 4, 3, 20, 20, 1]])},
+        "box 1 is inverted",
+    ),
     "2D data under a 3D name": ("3DBox_was2d.npz", {"imgs": IMG2D, "boxes": BOX2D}, "boxes must be (N, 6)"),
     "3D data under a 2D name": ("2DBox_was3d.npz", {"imgs": IMG3D, "boxes": BOX3D}, "imgs must be (H, W, 3)"),
-    "huge volume": ("3DBox_huge.npz", {"imgs": np.zeros((40, 256, 256), np.uint8), "boxes": BOX3D},
-                    "exceeds the 1 MiB limit"),
+    "huge volume": (
+        "3DBox_huge.npz",
+        {"imgs": np.zeros((40, 256, 256), np.uint8), "boxes": BOX3D},
+        "exceeds the 1 MiB limit",
+    ),
 }
 MESSAGES: list[str] = []
 
@@ -87,8 +105,11 @@ def bad_run(tmp_path_factory, cases_dir):
     us = np.load(cases_dir / "imgs" / US)["imgs"]
     np.savez(inputs / "2DBox_odd.npz", imgs=us, boxes=np.array(ODD_BOXES))
     pet = np.load(cases_dir / "imgs" / PET)["imgs"]
-    np.savez(inputs / "3DBox_oneslice.npz", imgs=pet[ONE_SLICE_FROM:ONE_SLICE_FROM + 6],
-             boxes=np.array([[10, 10, ONE_SLICE, 19, 16, ONE_SLICE]]))
+    np.savez(
+        inputs / "3DBox_oneslice.npz",
+        imgs=pet[ONE_SLICE_FROM : ONE_SLICE_FROM + 6],
+        boxes=np.array([[10, 10, ONE_SLICE, 19, 16, ONE_SLICE]]),
+    )
     np.savez(inputs / "2DBox_empty.npz", imgs=IMG2D, boxes=np.zeros((0, 4), np.int64))
     many = np.zeros((64, 64, 3), np.uint8)
     many[20:44, 20:44] = 230
@@ -101,7 +122,11 @@ def bad_run(tmp_path_factory, cases_dir):
     try:
         result = subprocess.run(
             predict_command("-i", inputs, "-o", outputs, "--precision", "f32"),
-            cwd=REPO, capture_output=True, text=True, timeout=900, env={**os.environ, "MEDSAM_MAX_IMAGE_MB": "1"},
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env={**os.environ, "MEDSAM_MAX_IMAGE_MB": "1"},
         )
     finally:
         os.chmod(inputs, 0o755)
@@ -160,7 +185,10 @@ def test_unwritable_output_folder_is_a_usage_error(tmp_path, cases_dir):
     blocker.write_text("a file where the output folder should be")
     result = subprocess.run(
         [sys.executable, "-m", "medsam_laptop", "predict", "-i", str(cases_dir / "imgs"), "-o", str(blocker)],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 2 and "is not writable" in result.stderr
     MESSAGES.append(f"{'unwritable output folder':32s} {result.stderr.strip()}")
@@ -179,8 +207,12 @@ def _tmpfs(folder: Path, size: str):
     """Mounts a tmpfs of `size` on `folder`; yields False where mounting is not permitted."""
     folder.mkdir()
     try:
-        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(folder)],
-                                 capture_output=True).returncode == 0
+        mounted = (
+            subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(folder)], capture_output=True
+            ).returncode
+            == 0
+        )
     except FileNotFoundError:
         mounted = False
     try:

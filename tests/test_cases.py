@@ -1,4 +1,5 @@
 """The npz contract: validation with one clear line per problem, atomic output, label dtype."""
+
 import zipfile
 
 import numpy as np
@@ -30,7 +31,11 @@ def test_reads_real_2d_and_3d_cases(cases_dir):
         ("2DBox_a.npz", {"imgs": np.zeros((8, 8, 3), np.uint8), "boxes": np.array([[5, 1, 4, 4]])}, "inverted"),
         ("2DBox_a.npz", {"imgs": np.zeros((8, 8, 3), np.uint8), "boxes": np.array([[9, 9, 12, 12]])}, "outside"),
         ("2DBox_a.npz", {"imgs": np.zeros((8, 8, 3), np.uint8), "boxes": np.array([[1, np.nan, 4, 4]])}, "NaN"),
-        ("2DBox_a.npz", {"imgs": np.zeros((8, 8, 3), np.uint8), "boxes": np.array([[1, 1, 4, 4]], dtype=object)}, "pickled object array"),
+        (
+            "2DBox_a.npz",
+            {"imgs": np.zeros((8, 8, 3), np.uint8), "boxes": np.array([[1, 1, 4, 4]], dtype=object)},
+            "pickled object array",
+        ),
     ],
 )
 def test_bad_cases_raise_one_line(tmp_path, name, arrays, message):

@@ -5,6 +5,7 @@ the timer written, and the README's options (--timing-csv, an unwritable --cache
 `python -m evaluation compute-metrics`: each correction flag changes what the evaluation README says it
 changes, and nothing else.
 """
+
 import csv
 import math
 from pathlib import Path
@@ -12,9 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import assert_like_reference, copy_cases, object_dscs, predict
-
 from evaluation.cli import main as evaluation_main
+from helpers import assert_like_reference, copy_cases, object_dscs, predict
 from medsam_laptop.timer import CASE_STAGES, COLUMNS, STARTUP_STAGES
 
 US, US2, PET = "2DBox_US_stubus_01.npz", "2DBox_US_stubus_04.npz", "3DBox_PET_ibsi-sts_STS002.npz"
@@ -98,7 +98,9 @@ def test_timing_csv_lands_at_the_given_path(options_run):
     fields, rows = _timer_rows(timing)
     assert fields == list(COLUMNS) and "configuration" in fields
     assert [(r["case"], r["status"], r["configuration"]) for r in rows] == [
-        (US, "ok", "litemedsam f32-f32"), (US2, "ok", "litemedsam f32-f32")]
+        (US, "ok", "litemedsam f32-f32"),
+        (US2, "ok", "litemedsam f32-f32"),
+    ]
     assert [int(r["slices_encoded"]) for r in rows] == [1, 1]
     for row in rows:
         stages = [float(row[s]) for s in (*STARTUP_STAGES, *CASE_STAGES)]

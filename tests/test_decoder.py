@@ -1,5 +1,6 @@
 """LiteMedSAM's decoder computes the image side of its first layer once for all boxes (batch 1, broadcast);
 that must equal running it per box, as the organizers' code does."""
+
 from conftest import require_torch
 
 torch = require_torch()

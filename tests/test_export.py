@@ -1,4 +1,5 @@
 """The committed IR is what `export` produces, and its graphs compute what PyTorch computes."""
+
 import json
 
 import numpy as np

@@ -1,12 +1,14 @@
 """The reader of untrusted npz files: every refusal is one NpzError, decided from the headers."""
+
 import io
-from pathlib import Path
 import struct
 import zipfile
+from pathlib import Path
 
-from hypothesis import given, settings, strategies as st
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from medsam_laptop.npz import MAX_HEADER_BYTES, ArrayHeader, NpzError, read_arrays, read_headers
 
@@ -44,7 +46,9 @@ def test_reads_what_numpy_writes(tmp_path):
     a, b = np.arange(12, dtype=np.int16).reshape(3, 4), np.asfortranarray(np.eye(3))
     np.savez_compressed(tmp_path / "x.npz", a=a, b=b)
     assert read_headers(tmp_path / "x.npz", ["b", "a"], max_bytes=MiB) == {
-        "b": ArrayHeader((3, 3), np.dtype("<f8"), True), "a": ArrayHeader((3, 4), np.dtype("<i2"), False)}
+        "b": ArrayHeader((3, 3), np.dtype("<f8"), True),
+        "a": ArrayHeader((3, 4), np.dtype("<i2"), False),
+    }
     arrays = read_arrays(tmp_path / "x.npz", ["a", "b"], max_bytes=a.nbytes + b.nbytes)
     np.testing.assert_array_equal(arrays["a"], a)
     np.testing.assert_array_equal(arrays["b"], b)
@@ -99,12 +103,15 @@ def test_oversized_header_text_is_refused_unparsed(tmp_path):
     assert str(error) == f"a has a {MAX_HEADER_BYTES + 2}-byte npy header, over the {MAX_HEADER_BYTES}-byte limit"
 
 
-@pytest.mark.parametrize("header", [
-    "{'descr': '<f8', 'fortran_order': False}",
-    "{'descr': '<f8', 'fortran_order': False, 'shape': (-1,)}",
-    "{'descr': 'no such type', 'fortran_order': False, 'shape': (2,)}",
-    "__import__('os').system('true')",
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "{'descr': '<f8', 'fortran_order': False}",
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (-1,)}",
+        "{'descr': 'no such type', 'fortran_order': False, 'shape': (2,)}",
+        "__import__('os').system('true')",
+    ],
+)
 def test_malformed_headers_are_refused(tmp_path, header):
     error = refusal(write_npz(tmp_path / "x.npz", {"a.npy": forged_npy(header)}))
     assert error.reason == "unreadable" and str(error).startswith("a has a malformed npy header")
@@ -129,11 +136,14 @@ def test_missing_key_is_refused_before_any_header(tmp_path):
     assert (error.reason, str(error)) == ("missing-key", "missing key(s) ['boxes']; found ['extra', 'imgs']")
 
 
-@pytest.mark.parametrize("content, message", [
-    (None, "cannot open (No such file or directory)"),
-    (b"", "not an npz file (no zip header)"),
-    (npy_bytes(np.zeros(3)), "not an npz file (no zip header)"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "cannot open (No such file or directory)"),
+        (b"", "not an npz file (no zip header)"),
+        (npy_bytes(np.zeros(3)), "not an npz file (no zip header)"),
+    ],
+)
 def test_not_an_npz_file(tmp_path, content, message):
     path = tmp_path / "x.npz"
     if content is not None:

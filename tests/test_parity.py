@@ -3,18 +3,16 @@
 Cases: the first two of every 2D modality group and the smallest 3D case of each of CT, MR and PET
 (real data from ../shared/data/cvpr24-format; references from ../shared/reference).
 """
+
 import numpy as np
 import pytest
 
-from helpers import object_dscs, segment_file
-
 from conftest import CASES
+from helpers import object_dscs, segment_file
 
 GROUPS_2D = ("CT", "Endoscopy", "Mammography", "Microscopy", "OCT", "US", "XRay")
 PARITY_CASES = [
-    name
-    for group in GROUPS_2D
-    for name in sorted(p.name for p in (CASES / "imgs").glob(f"2DBox_{group}_*.npz"))[:2]
+    name for group in GROUPS_2D for name in sorted(p.name for p in (CASES / "imgs").glob(f"2DBox_{group}_*.npz"))[:2]
 ] + [f"3DBox_{m}_ibsi-sts_STS002.npz" for m in ("CT", "MR", "PET")]
 
 _torch_segs: dict[str, tuple[np.ndarray, int]] = {}

@@ -1,5 +1,6 @@
 """Precision configurations and `--precision auto`: parsing, the CPU classes, the choice from a record,
 a cache that keeps configurations apart, and the timer naming what ran."""
+
 import csv
 import json
 import shutil
@@ -7,7 +8,6 @@ import shutil
 import pytest
 
 from conftest import REPO
-
 from medsam_laptop import cli
 from medsam_laptop.engine import OpenVINOEngine, cache_namespace
 from medsam_laptop.precision import (
@@ -25,8 +25,11 @@ SAPPHIRE_RAPIDS = ZEN4 | {"amx_bf16", "amx_int8", "amx_tile"}
 
 
 def _entry(name: str, passed: bool, encode_s: float, decode_s: float) -> dict:
-    return {"configuration": name, "speed": {"encode_s": encode_s, "decode_s_per_box": decode_s},
-            "gate": {"passed": passed}}
+    return {
+        "configuration": name,
+        "speed": {"encode_s": encode_s, "decode_s_per_box": decode_s},
+        "gate": {"passed": passed},
+    }
 
 
 def test_configuration_names():
@@ -52,22 +55,34 @@ def test_cpu_classes_from_injected_capabilities():
 
 
 def test_auto_picks_f32_when_nothing_faster_has_passed():
-    record = {"classes": {"avx2": {"configurations": [
-        _entry("f32-f32", True, 0.56, 0.040),
-        _entry("int8-f32", False, 0.29, 0.040),  # faster, but failed the gate
-        _entry("f16-f16", True, 0.94, 0.063),  # passed, but slower than f32
-    ]}}}
+    record = {
+        "classes": {
+            "avx2": {
+                "configurations": [
+                    _entry("f32-f32", True, 0.56, 0.040),
+                    _entry("int8-f32", False, 0.29, 0.040),  # faster, but failed the gate
+                    _entry("f16-f16", True, 0.94, 0.063),  # passed, but slower than f32
+                ]
+            }
+        }
+    }
     assert choose(record, "avx2") == Configuration()
     assert choose(record, "amx") == Configuration()  # a class with no record
     assert choose({"classes": {}}, "avx2") == Configuration()
 
 
 def test_auto_picks_the_fastest_passing_configuration_whose_files_exist(tmp_path):
-    record = {"classes": {"amx": {"configurations": [
-        _entry("f32-f32", True, 0.70, 0.071),
-        _entry("bf16-f32", True, 0.32, 0.071),
-        _entry("int8-bf16", True, 0.25, 0.033),
-    ]}}}
+    record = {
+        "classes": {
+            "amx": {
+                "configurations": [
+                    _entry("f32-f32", True, 0.70, 0.071),
+                    _entry("bf16-f32", True, 0.32, 0.071),
+                    _entry("int8-bf16", True, 0.25, 0.033),
+                ]
+            }
+        }
+    }
     assert choose(record, "amx") == Configuration("int8", "bf16")
     (tmp_path / "encoder.xml").touch()  # a model folder without the INT8 encoder
     assert choose(record, "amx", tmp_path) == Configuration("bf16", "f32")
@@ -75,8 +90,12 @@ def test_auto_picks_the_fastest_passing_configuration_whose_files_exist(tmp_path
 
 def test_resolve_reads_the_committed_record_with_injected_capabilities():
     record = read_record(WEIGHTS)
-    machines = {"amx": (SAPPHIRE_RAPIDS, {"BF16", "INT8"}), "avx512-bf16": (ZEN4, {"BF16", "INT8"}),
-                "avx512": ({"avx2", "avx512f"}, {"INT8"}), "avx2": ({"avx2"}, {"INT8"})}
+    machines = {
+        "amx": (SAPPHIRE_RAPIDS, {"BF16", "INT8"}),
+        "avx512-bf16": (ZEN4, {"BF16", "INT8"}),
+        "avx512": ({"avx2", "avx512f"}, {"INT8"}),
+        "avx2": ({"avx2"}, {"INT8"}),
+    }
     assert set(record["classes"]) <= set(machines)
     for cls, (flags, capabilities) in machines.items():
         configuration, how = resolve("auto", WEIGHTS, capabilities, flags)
@@ -101,13 +120,19 @@ def test_every_recorded_class_names_its_measurement():
             Configuration.parse(e["configuration"])
             gate = e["gate"]
             if e["configuration"] != "f32-f32":
-                within = gate["mean_drop"] <= record["gate"]["mean_drop_max"] and gate["worst_drop"] <= record["gate"]["group_drop_max"]
+                within = (
+                    gate["mean_drop"] <= record["gate"]["mean_drop_max"]
+                    and gate["worst_drop"] <= record["gate"]["group_drop_max"]
+                )
                 assert gate["passed"] == within, (cls, e)
 
 
 def test_cache_namespaces_differ_by_graph_and_hint():
-    names = {cache_namespace(WEIGHTS, graph, hint) for graph in ("encoder.xml", "encoder-int8.xml", "decoder.xml")
-             for hint in ("f32", "bf16", "f16")}
+    names = {
+        cache_namespace(WEIGHTS, graph, hint)
+        for graph in ("encoder.xml", "encoder-int8.xml", "decoder.xml")
+        for hint in ("f32", "bf16", "f16")
+    }
     assert len(names) == 9
     assert cache_namespace(WEIGHTS, "decoder.xml", "f32") == cache_namespace(WEIGHTS, "decoder.xml", "f32")
 
@@ -139,9 +164,9 @@ def test_switching_precision_over_one_cache_folder(tmp_path, cases_dir):
     for precision in [*precisions, "f32", *precisions]:  # second round: every blob comes from the cache
         assert _predict(tmp_path, cases_dir, precision, outputs) == 0, precision
     cache = outputs / ".openvino_cache"
-    assert len([p for p in cache.iterdir() if p.is_dir()]) == len({
-        (Configuration.parse(p).encoder_file, Configuration.parse(p).encoder_hint) for p in precisions
-    }) + len({Configuration.parse(p).decoder_hint for p in precisions})
+    assert len([p for p in cache.iterdir() if p.is_dir()]) == len(
+        {(Configuration.parse(p).encoder_file, Configuration.parse(p).encoder_hint) for p in precisions}
+    ) + len({Configuration.parse(p).decoder_hint for p in precisions})
     with open(outputs / "efficiency_timer.csv") as f:
         ran = [row["configuration"] for row in csv.DictReader(f)]
     assert ran == [f"litemedsam {Configuration.parse(p).name}" for p in [*precisions, "f32", *precisions]]
@@ -159,8 +184,11 @@ def test_timer_names_the_configuration_auto_ran(tmp_path, cases_dir, capsys):
 
 def _runtime_precisions(request) -> set[str]:
     model = request.get_compiled_model().get_runtime_model()
-    return {op.get_rt_info()["runtimePrecision"].astype(str) for op in model.get_ops()
-            if "runtimePrecision" in op.get_rt_info()}
+    return {
+        op.get_rt_info()["runtimePrecision"].astype(str)
+        for op in model.get_ops()
+        if "runtimePrecision" in op.get_rt_info()
+    }
 
 
 def test_engine_compiles_the_configuration_it_names():

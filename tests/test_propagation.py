@@ -1,10 +1,10 @@
 """The shared-embedding, all-boxes-per-call 3D propagation equals the organizers' per-box algorithm; the
 embedding cache's bound changes the work, never the masks; a box's z range is clipped to the volume, and
 z_min == z_max segments that one slice."""
+
 import numpy as np
 
 from helpers import object_dscs
-
 from medsam_laptop import segment
 from medsam_laptop.cases import read_case
 from medsam_laptop.segment import segment_2d, segment_3d, segment_3d_per_box

@@ -1,5 +1,6 @@
 """The INT8 encoder: what it was calibrated on, that the committed files are the recorded ones, and that
 `predict --precision int8` segments real cases close to f32."""
+
 import json
 import shutil
 
@@ -7,12 +8,11 @@ import pytest
 
 from conftest import REPO, SHARED, require
 from helpers import object_dscs, segment_file
-
 from medsam_laptop import cli
 from medsam_laptop.cases import read_case
 from medsam_laptop.checkpoints import sha256_of
-from medsam_laptop.quantize import INT8_FILES, calibration_items
 from medsam_laptop.evaluation_guard import EvaluationSetError
+from medsam_laptop.quantize import INT8_FILES, calibration_items
 
 WEIGHTS = REPO / "weights" / "litemedsam"
 TRAIN = SHARED / "data" / "cvpr24-train"
@@ -60,8 +60,11 @@ def test_int8_masks_overlap_f32_on_every_cpu(case, cases_dir, ov_engine):
 
     int8 = OpenVINOEngine(WEIGHTS, precision="int8")
     runtime = int8._encoder.get_compiled_model().get_runtime_model()
-    assert {"i8", "u8"} & {op.get_rt_info()["runtimePrecision"].astype(str) for op in runtime.get_ops()
-                          if "runtimePrecision" in op.get_rt_info()}
+    assert {"i8", "u8"} & {
+        op.get_rt_info()["runtimePrecision"].astype(str)
+        for op in runtime.get_ops()
+        if "runtimePrecision" in op.get_rt_info()
+    }
     f32_segs, n = segment_file(ov_engine, cases_dir / "imgs" / case)
     int8_segs, _ = segment_file(int8, cases_dir / "imgs" / case)
     assert min(object_dscs(int8_segs, f32_segs, n)) > 0.75

@@ -4,6 +4,7 @@ import-checkpoint -> predict on real cases, the initialiser from LiteMedSAM, and
 Reference: ../shared/reference/swin_litemedsam_random_ref.npz (state dict in float16, inputs, prompts
 and the outputs of the authors' code; see the .md beside it).
 """
+
 import numpy as np
 import pytest
 
@@ -110,7 +111,9 @@ def test_checkpoint_with_unused_keys_loads_strictly(checkpoint, ref_state):
 
 
 def test_init_from_litemedsam_copies_every_shared_key():
-    lite = {k: torch.randn_like(v) if v.is_floating_point() else v + 7 for k, v in build_litemedsam().state_dict().items()}
+    lite = {
+        k: torch.randn_like(v) if v.is_floating_point() else v + 7 for k, v in build_litemedsam().state_dict().items()
+    }
     swin = init_swin_from_litemedsam(lite)
     copied = [k for k in swin if k in lite and torch.equal(swin[k], lite[k])]
     assert len(copied) == 149

@@ -1,5 +1,6 @@
 """Training pipeline (medsam_laptop.training): data, losses, schedule, guard, and CPU smoke runs of both
 stages on two real training cases (a 128 x 128 ultrasound image and a 61-slice PET volume)."""
+
 import csv
 import json
 from pathlib import Path
@@ -130,7 +131,9 @@ def test_losses_on_analytic_masks():
     half = torch.zeros(1, 8, 8)
     half[0, 2:6, 4:8] = 1  # overlaps the 4x4 square in 8 of 24 pixels
     assert torch.allclose(mask_iou(logits[:1], half), torch.tensor([1 / 3]))
-    assert torch.allclose(iou_regression_loss(torch.tensor([1 / 3, 1.0]), logits, torch.cat([half, mask[1:]])), torch.zeros(2))
+    assert torch.allclose(
+        iou_regression_loss(torch.tensor([1 / 3, 1.0]), logits, torch.cat([half, mask[1:]])), torch.zeros(2)
+    )
 
 
 def test_lr_schedule():

@@ -1,4 +1,5 @@
 """Property-based checks of the pre- and post-processing over image sizes and box coordinates."""
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,7 +21,7 @@ def test_boxes_map_inside_the_model_input(h, w, data):
     x1 = data.draw(st.integers(x0, w - 1))
     y0 = data.draw(st.integers(0, h - 1))
     y1 = data.draw(st.integers(y0, h - 1))
-    (bx0, by0, bx1, by1), = box_to_model(np.array([[x0, y0, x1, y1]]), h, w)
+    ((bx0, by0, bx1, by1),) = box_to_model(np.array([[x0, y0, x1, y1]]), h, w)
     rh, rw = resized_shape(h, w)
     assert 0 <= bx0 <= bx1 <= rw and 0 <= by0 <= by1 <= rh
 

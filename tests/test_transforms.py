@@ -1,4 +1,5 @@
 """Pre- and post-processing follow the organizers' rules exactly."""
+
 import cv2
 import numpy as np
 import pytest
@@ -8,7 +9,8 @@ from medsam_laptop.transforms import box_to_model, logits_to_mask, model_input, 
 
 
 @pytest.mark.parametrize(
-    "shape, expected", [((1070, 1348), (203, 256)), ((512, 512), (256, 256)), ((128, 100), (256, 200)), ((3, 1000), (1, 256))]
+    "shape, expected",
+    [((1070, 1348), (203, 256)), ((512, 512), (256, 256)), ((128, 100), (256, 200)), ((3, 1000), (1, 256))],
 )
 def test_resized_shape_rounds_half_up(shape, expected):
     assert resized_shape(*shape) == expected

@@ -4,6 +4,7 @@ A 2D case (name not starting with "3D") holds `imgs` (H, W, 3) uint8 and `boxes`
 [x_min, y_min, x_max, y_max]; a 3D case holds `imgs` (D, H, W) uint8 and `boxes` (N, 6)
 [x_min, y_min, z_min, x_max, y_max, z_max]. Coordinates are pixel indices, max inclusive.
 """
+
 import io
 import os
 from dataclasses import dataclass

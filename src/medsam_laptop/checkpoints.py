@@ -1,4 +1,5 @@
 """Where the official weights come from, verified by checksum (export time only)."""
+
 import hashlib
 import importlib.util
 from pathlib import Path

@@ -3,6 +3,7 @@
 Heavy modules (numpy, cv2, openvino, torch) are imported inside the commands so that each command
 pays only for what it uses, and the efficiency timer can report the import time.
 """
+
 import argparse
 import os
 import sys

@@ -10,6 +10,7 @@ tuple of every encoder output when the model has several (Swin-LiteMedSAM: embed
 `decode(features, boxes (B, 4) float32 in 256-space, points (B, 4, 2) | None, scribbles (B, 1, 256, 256)
 | None) -> logits (B, 256, 256) float32`; points and scribbles are required in "box-points-scribble" mode.
 """
+
 from typing import Protocol
 
 import numpy as np

@@ -10,6 +10,7 @@ Compiled graphs are cached under `cache_dir`, one folder per graph file, content
 OpenVINO version: OpenVINO's own cache key ignores the precision hint, and importing a blob compiled
 for another hint crashes the process.
 """
+
 import hashlib
 import json
 import sys
@@ -21,7 +22,6 @@ import openvino as ov
 
 from .contract import BOX_ONLY, EngineError, Features, feature_arrays, prompt_mode
 from .precision import Configuration
-
 
 MISSING_GRAPH_HINTS = {
     "encoder.xml": " (litemedsam: the export command; swin-litemedsam: convert its checkpoint with import-checkpoint)",

@@ -1,4 +1,5 @@
 """The evaluation set is for scoring only: training, calibration and model selection refuse it."""
+
 import os
 from pathlib import Path
 

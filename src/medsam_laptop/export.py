@@ -7,6 +7,7 @@ The graphs are thin wrappers around the model; weights stay float32 (`compress_t
 IR computes what PyTorch computes. Exporting twice with the same torch and OpenVINO versions gives the
 same bytes; the manifest records both versions and every file's sha256.
 """
+
 import json
 from pathlib import Path
 

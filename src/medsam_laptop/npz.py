@@ -5,15 +5,17 @@ signature, the key's presence, the npy format version (1.0, 2.0 and 3.0), the dt
 array is a pickle: refused, never unpickled) and the size the header declares. Every problem is
 one ``NpzError`` whose message is a single line.
 """
+
 import ast
-from contextlib import contextmanager
-from dataclasses import dataclass
 import math
-from pathlib import Path
 import struct
-from typing import Iterator, Literal, Sequence
 import zipfile
 import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
 

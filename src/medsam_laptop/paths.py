@@ -8,6 +8,7 @@
 An installed package (not a checkout) has no folder beside it, so it reads these from the environment or
 the working directory.
 """
+
 import os
 from pathlib import Path
 

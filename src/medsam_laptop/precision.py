@@ -10,6 +10,7 @@ f32 = f32-f32, bf16 = bf16-bf16, f16 = f16-f16, int8 = int8-f32.
 has. The record is written from `benchmarks/precision.py --accuracy` runs; each entry keeps the figures and
 the command that measured them.
 """
+
 import json
 import os
 from dataclasses import dataclass
@@ -102,8 +103,10 @@ def cpu_class(capabilities: set[str], flags: set[str]) -> str:
 def describe_cpu(capabilities: set[str], flags: set[str]) -> str:
     """One line for reports: model, class, the flags that decide precision, OpenVINO's capabilities."""
     shown = ", ".join(f for f in REPORTED_FLAGS if f in flags) or "none of " + ", ".join(REPORTED_FLAGS)
-    return (f"{cpu_model()}, {os.cpu_count()} cores, class `{cpu_class(capabilities, flags)}`; flags {shown}; "
-            f"OpenVINO capabilities {', '.join(sorted(capabilities))}")
+    return (
+        f"{cpu_model()}, {os.cpu_count()} cores, class `{cpu_class(capabilities, flags)}`; flags {shown}; "
+        f"OpenVINO capabilities {', '.join(sorted(capabilities))}"
+    )
 
 
 def openvino_capabilities() -> set[str]:
@@ -134,7 +137,9 @@ def choose(record: dict, cls: str, model_dir: Path | None = None) -> Configurati
     return Configuration()
 
 
-def resolve(text: str, model_dir: Path, capabilities: set[str] | None = None, flags: set[str] | None = None) -> tuple[Configuration, str]:
+def resolve(
+    text: str, model_dir: Path, capabilities: set[str] | None = None, flags: set[str] | None = None
+) -> tuple[Configuration, str]:
     """A precision name (or auto) -> the configuration to run and how it was chosen, for the timer.
 
     capabilities and flags default to this machine's; tests inject them.

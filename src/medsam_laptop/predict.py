@@ -7,13 +7,14 @@ A case fails alone: unreadable or invalid input, no memory, or an output that ca
 disk) is one `error:` line and the next case goes on. A timer row that cannot be written is a warning.
 Every file is written whole or not at all.
 """
+
 import os
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from .cases import CaseError, list_cases, read_case, write_segs
 from .contract import Engine, EngineError
@@ -158,7 +159,9 @@ def run(options: PredictOptions, started: float) -> int:
             except OSError as err:
                 print(f"warning: {path.name}: timer row not written to {options.timing_csv} ({err})", file=sys.stderr)
         print(summary_line(row), file=sys.stderr)
-    print(f"done: {len(paths) - len(failed)} of {len(paths)} cases segmented into {options.output_dir}", file=sys.stderr)
+    print(
+        f"done: {len(paths) - len(failed)} of {len(paths)} cases segmented into {options.output_dir}", file=sys.stderr
+    )
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
     return len(failed)

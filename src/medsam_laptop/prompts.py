@@ -17,6 +17,7 @@ Unlike the authors' single process-wide random stream, every box draws from its 
 a hash of a key such as "case.npz:3" (box index) or "case.npz:3:41" (3D: box index and slice), so a case
 gives the same prompts alone or among others, in any order.
 """
+
 import hashlib
 
 import cv2

@@ -7,9 +7,10 @@ preprocessed exactly as at inference. The result is `encoder-int8.xml/.bin` besi
 Only the encoder is quantized: it is most of the compute, and the decoder's logits decide mask edges.
 Export-time only (needs nncf); `predict --precision int8` runs the result.
 """
+
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import openvino as ov
@@ -59,7 +60,10 @@ def quantize_encoder(model_dir: Path, data_dir: Path) -> dict:
     )
     ov.save_model(quantized, model_dir / INT8_FILES[0], compress_to_fp16=False)
     record = {
-        "source": {"encoder.xml": sha256_of(model_dir / "encoder.xml"), "encoder.bin": sha256_of(model_dir / "encoder.bin")},
+        "source": {
+            "encoder.xml": sha256_of(model_dir / "encoder.xml"),
+            "encoder.bin": sha256_of(model_dir / "encoder.bin"),
+        },
         "nncf": package_version("nncf"),
         "openvino": ov.__version__,
         "method": "nncf.quantize, model_type TRANSFORMER, default preset; weights and activations INT8",

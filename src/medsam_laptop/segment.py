@@ -12,6 +12,7 @@ Results equal the organizers' per-box algorithm; the work differs: every slice i
 shared by all boxes, and all boxes active on a slice are decoded in one call. Overlaps resolve as in the
 organizers' code, where the later box wins, i.e. the highest label covering a pixel.
 """
+
 import numpy as np
 
 from .cases import output_dtype
@@ -61,7 +62,12 @@ def _paint(target: np.ndarray, mask: np.ndarray, label: int) -> None:
 
 
 def segment_2d(
-    engine: Engine, image: np.ndarray, boxes: np.ndarray, timer: StageTimer, case: str = "", per_call: int = MAX_BOXES_PER_CALL
+    engine: Engine,
+    image: np.ndarray,
+    boxes: np.ndarray,
+    timer: StageTimer,
+    case: str = "",
+    per_call: int = MAX_BOXES_PER_CALL,
 ) -> np.ndarray:
     """image (H, W, 3) uint8, boxes (N, 4) -> segs (H, W), label k for box k. `case` seeds the box cues;
     `per_call` boxes go to the decoder at once (1 is the organizers' manner)."""
@@ -174,7 +180,9 @@ def segment_3d(engine: Engine, volume: np.ndarray, boxes: np.ndarray, timer: Sta
     return segs
 
 
-def segment_2d_per_box(engine: Engine, image: np.ndarray, boxes: np.ndarray, timer: StageTimer, case: str = "") -> np.ndarray:
+def segment_2d_per_box(
+    engine: Engine, image: np.ndarray, boxes: np.ndarray, timer: StageTimer, case: str = ""
+) -> np.ndarray:
     """The organizers' 2D manner: one encoding, then one decoder call per box."""
     return segment_2d(engine, image, boxes, timer, case, per_call=1)
 

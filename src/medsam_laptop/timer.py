@@ -1,12 +1,13 @@
 """The efficiency timer: seconds per stage and per case, appended to a CSV and summarised on stderr."""
+
 import csv
 import io
 import os
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 STARTUP_STAGES = ("interpreter", "imports", "compile")
 CASE_STAGES = ("read", "preprocess", "encode", "decode", "postprocess", "write")

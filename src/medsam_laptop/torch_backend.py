@@ -1,4 +1,5 @@
 """The PyTorch engine: the same encode/decode contract as the OpenVINO engine, for reference and parity."""
+
 from pathlib import Path
 
 import numpy as np

@@ -5,6 +5,7 @@ The rules are the organizers' (CVPR24_LiteMedSAM_infer.py): longest side resized
 zero padding at the bottom/right, boxes scaled by 256 / max(H, W) and truncated to integers, logits
 cropped to the resized size and bilinearly upsampled (half-pixel centres) to the original size.
 """
+
 import cv2
 import numpy as np
 

@@ -1,4 +1,5 @@
 """The container scripts without a docker engine: syntax, argument checks, what the venv slimming keeps."""
+
 import subprocess
 from pathlib import Path
 
@@ -22,16 +23,31 @@ def test_build_refuses_a_team_name_the_organizers_would_change(team):
     assert "must match" in done.stderr
 
 
-KEPT = ["openvino/libs/libopenvino.so.2641", "openvino/libs/libopenvino_intel_cpu_plugin.so",
-        "openvino/libs/libopenvino_auto_plugin.so", "openvino/libs/libopenvino_ir_frontend.so.2641",
-        "openvino/frontend/frontend.py", "openvino/runtime.py", "numpy/testing/__init__.py",
-        "numpy/_core/multiarray.py"]
-REMOVED = ["openvino/libs/libopenvino_intel_gpu_plugin.so", "openvino/libs/libopenvino_intel_npu_plugin.so",
-           "openvino/libs/cache.json", "openvino/libs/libopenvino_c.so.2641",
-           "openvino/libs/libopenvino_onnx_frontend.so.2641", "openvino/libs/libopenvino_pytorch_frontend.so.2641",
-           "openvino/libs/libopenvino_tensorflow_lite_frontend.so.2641", "openvino/frontend/pytorch/__init__.py",
-           "openvino/include/openvino/core.hpp", "openvino/tools/ovc/main.py", "numpy/_core/tests/test_a.py",
-           "numpy/linalg/tests/test_b.py", "numpy/_core/include/numpy/arrayobject.h"]
+KEPT = [
+    "openvino/libs/libopenvino.so.2641",
+    "openvino/libs/libopenvino_intel_cpu_plugin.so",
+    "openvino/libs/libopenvino_auto_plugin.so",
+    "openvino/libs/libopenvino_ir_frontend.so.2641",
+    "openvino/frontend/frontend.py",
+    "openvino/runtime.py",
+    "numpy/testing/__init__.py",
+    "numpy/_core/multiarray.py",
+]
+REMOVED = [
+    "openvino/libs/libopenvino_intel_gpu_plugin.so",
+    "openvino/libs/libopenvino_intel_npu_plugin.so",
+    "openvino/libs/cache.json",
+    "openvino/libs/libopenvino_c.so.2641",
+    "openvino/libs/libopenvino_onnx_frontend.so.2641",
+    "openvino/libs/libopenvino_pytorch_frontend.so.2641",
+    "openvino/libs/libopenvino_tensorflow_lite_frontend.so.2641",
+    "openvino/frontend/pytorch/__init__.py",
+    "openvino/include/openvino/core.hpp",
+    "openvino/tools/ovc/main.py",
+    "numpy/_core/tests/test_a.py",
+    "numpy/linalg/tests/test_b.py",
+    "numpy/_core/include/numpy/arrayobject.h",
+]
 
 
 def test_slim_venv_removes_only_what_an_ir_cpu_pipeline_never_loads(tmp_path):
@@ -51,6 +67,7 @@ def test_slim_venv_removes_only_what_an_ir_cpu_pipeline_never_loads(tmp_path):
 
 
 def test_slim_venv_refuses_a_folder_without_the_packages(tmp_path):
-    done = subprocess.run(["sh", str(REPO / "docker" / "slim-venv.sh"), str(tmp_path), str(tmp_path)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["sh", str(REPO / "docker" / "slim-venv.sh"), str(tmp_path), str(tmp_path)], capture_output=True, text=True
+    )
     assert done.returncode == 1 and "no openvino" in done.stderr

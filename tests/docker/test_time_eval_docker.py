@@ -6,6 +6,7 @@ fails, writes nothing, misnames, runs out of memory, sleeps, deletes its input, 
 other users cannot empty, or writes only when a marker from an earlier case is still in outputs/.
 Without an engine or the base image the tests are skipped; under CI=true they fail (conftest.require).
 """
+
 import argparse
 import os
 import subprocess
@@ -56,12 +57,16 @@ def _docker(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def test_image(tmp_path_factory) -> str:
     require(te.engine.available(), "a Docker engine (docker/start-engine.sh installs and starts one)")
-    require(_docker("image", "inspect", BASE_IMAGE).returncode == 0,
-            f"the base image {BASE_IMAGE} (build it with docker/build-base.sh)")
+    require(
+        _docker("image", "inspect", BASE_IMAGE).returncode == 0,
+        f"the base image {BASE_IMAGE} (build it with docker/build-base.sh)",
+    )
     context = tmp_path_factory.mktemp("harness-image")
     (context / "Dockerfile").write_text(DOCKERFILE)
     (context / "predict.sh").write_text(PREDICT_SH)
-    built = _docker("build", "--network", "none", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", TEST_IMAGE, str(context))
+    built = _docker(
+        "build", "--network", "none", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", TEST_IMAGE, str(context)
+    )
     assert built.returncode == 0, built.stderr
     return TEST_IMAGE
 
@@ -90,8 +95,12 @@ def test_each_failure_is_reported_and_fails_the_run(test_image, tmp_path):
     out = tmp_path / "out"
     assert _time_eval("-i", str(cases), "-o", str(out), "--image", test_image, "--team", "harnesstest") == 1
     assert _outcomes(out, "harnesstest") == {
-        "a_ok.npz": te.OK, "fail_x.npz": te.EXIT_NONZERO, "missing_x.npz": te.MISSING_OUTPUT,
-        "misnamed_x.npz": te.MISNAMED_OUTPUT, "eat_x.npz": te.INPUT_GONE}
+        "a_ok.npz": te.OK,
+        "fail_x.npz": te.EXIT_NONZERO,
+        "missing_x.npz": te.MISSING_OUTPUT,
+        "misnamed_x.npz": te.MISNAMED_OUTPUT,
+        "eat_x.npz": te.INPUT_GONE,
+    }
     assert (out / "harnesstest" / "a_ok.npz").read_bytes() == b"not really an npz"
     times = (out / "harnesstest" / "harnesstest_running_time.csv").read_text().splitlines()
     assert times[0] == "CaseName,RunningTime" and len(times) == 6
@@ -101,8 +110,23 @@ def test_each_failure_is_reported_and_fails_the_run(test_image, tmp_path):
 def test_oom_kill_and_timeout(test_image, tmp_path):
     cases = _cases(tmp_path / "cases", "oom_x.npz", "slow_x.npz")
     out = tmp_path / "out"
-    assert _time_eval("-i", str(cases), "-o", str(out), "--image", test_image, "--team", "harnesstest",
-                      "--memory", "64m", "--timeout", "3") == 1
+    assert (
+        _time_eval(
+            "-i",
+            str(cases),
+            "-o",
+            str(out),
+            "--image",
+            test_image,
+            "--team",
+            "harnesstest",
+            "--memory",
+            "64m",
+            "--timeout",
+            "3",
+        )
+        == 1
+    )
     assert _outcomes(out, "harnesstest") == {"oom_x.npz": te.OOM_KILLED, "slow_x.npz": te.TIMEOUT}
     assert _docker("container", "inspect", "harnesstest").returncode != 0
 
@@ -120,8 +144,20 @@ def test_other_uid_no_network_and_a_leftover_container(test_image, tmp_path, cap
     assert _docker("create", "--name", "harnesstest", test_image, "true").returncode == 0
     cases = _cases(tmp_path / "cases", "a_ok.npz")
     out = tmp_path / "out"
-    assert _time_eval("-i", str(cases), "-o", str(out), "--image", test_image, "--team", "harnesstest",
-                      "--docker-args=--network none -u 4242:4242") == 0
+    assert (
+        _time_eval(
+            "-i",
+            str(cases),
+            "-o",
+            str(out),
+            "--image",
+            test_image,
+            "--team",
+            "harnesstest",
+            "--docker-args=--network none -u 4242:4242",
+        )
+        == 0
+    )
     assert "removed a leftover container named harnesstest" in capsys.readouterr().out
     assert (out / "harnesstest" / "a_ok.npz").stat().st_uid == 4242
 

@@ -1,4 +1,5 @@
 """time-eval without a docker engine: team names, the command line, verdicts, CSVs, arguments."""
+
 import argparse
 import csv
 import os
@@ -12,12 +13,15 @@ from evaluation import time_eval as te
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("file_name, team", [
-    ("LiteMedSAM.tar.gz", "litemedsam"),
-    ("Team_1.v2.tar.gz", "team_1"),
-    ("/somewhere/seno.tar", "seno"),
-    ("noext", "noext"),
-])
+@pytest.mark.parametrize(
+    "file_name, team",
+    [
+        ("LiteMedSAM.tar.gz", "litemedsam"),
+        ("Team_1.v2.tar.gz", "team_1"),
+        ("/somewhere/seno.tar", "seno"),
+        ("noext", "noext"),
+    ],
+)
 def test_team_name_is_the_lowercased_part_before_the_first_dot(file_name, team):
     assert te.team_name(file_name) == team
 
@@ -25,9 +29,26 @@ def test_team_name_is_the_lowercased_part_before_the_first_dot(file_name, team):
 def test_docker_run_command_is_the_organizers_with_extras_before_the_image(tmp_path):
     settings = te.RunSettings(extra_args=("--network", "none"))
     cmd = te.docker_run_command("seno", "seno:latest", tmp_path / "inputs", tmp_path / "outputs", settings)
-    assert cmd == ["docker", "container", "run", "-m", "8G", "--name", "seno", "--rm",
-                   "-v", f"{tmp_path}/inputs/:/workspace/inputs/", "-v", f"{tmp_path}/outputs/:/workspace/outputs/",
-                   "--network", "none", "seno:latest", "/bin/bash", "-c", "sh predict.sh"]
+    assert cmd == [
+        "docker",
+        "container",
+        "run",
+        "-m",
+        "8G",
+        "--name",
+        "seno",
+        "--rm",
+        "-v",
+        f"{tmp_path}/inputs/:/workspace/inputs/",
+        "-v",
+        f"{tmp_path}/outputs/:/workspace/outputs/",
+        "--network",
+        "none",
+        "seno:latest",
+        "/bin/bash",
+        "-c",
+        "sh predict.sh",
+    ]
 
 
 def _verdict(exit_code=0, timed_out=False, oom=False, present=True, new=(), input_present=True):
@@ -68,8 +89,13 @@ def test_outcomes_csv_keeps_exit_codes_and_details(tmp_path):
     te.write_outcomes_csv(path, RESULTS + [te.CaseResult("c.npz", 2.0, None, te.TIMEOUT, "killed")])
     rows = list(csv.DictReader(path.open()))
     assert [r["outcome"] for r in rows] == [te.OK, te.OOM_KILLED, te.TIMEOUT]
-    assert rows[1] == {"case": "a.npz", "running_time_s": "0.300", "exit_code": "137",
-                       "outcome": te.OOM_KILLED, "detail": "x, y"}
+    assert rows[1] == {
+        "case": "a.npz",
+        "running_time_s": "0.300",
+        "exit_code": "137",
+        "outcome": te.OOM_KILLED,
+        "detail": "x, y",
+    }
     assert rows[2]["exit_code"] == ""
 
 
@@ -120,8 +146,9 @@ def test_folders_another_user_cannot_empty_are_found(tmp_path):
 
 def test_every_dockerfile_copy_source_is_in_the_build_context():
     """The .dockerignore is a whitelist: a COPY source it leaves out would fail the build."""
-    allowed = [line[1:].rstrip("/") for line in (REPO / ".dockerignore").read_text().splitlines()
-               if line.startswith("!")]
+    allowed = [
+        line[1:].rstrip("/") for line in (REPO / ".dockerignore").read_text().splitlines() if line.startswith("!")
+    ]
     sources = []
     for line in (REPO / "Dockerfile").read_text().splitlines():
         words = line.split()

@@ -1,4 +1,5 @@
 """Folder scoring with untrusted seg files, the CLI and its outputs."""
+
 import csv
 import math
 import pickle
@@ -29,8 +30,16 @@ def folders(tmp_path: Path) -> tuple[Path, Path]:
     gts2d = square_case()
     gts3d = np.zeros((8, 16, 16), np.uint8)
     gts3d[2:6, 4:12, 4:12] = 1
-    for name in ("2DBox_US_ok.npz", "2DBox_US_missing.npz", "2DBox_US_garbage.npz", "2DBox_US_pickle.npz",
-                 "2DBox_US_wrongkey.npz", "2DBox_US_shape.npz", "2DBox_US_npy.npz", "2DBox_XRay_float.npz"):
+    for name in (
+        "2DBox_US_ok.npz",
+        "2DBox_US_missing.npz",
+        "2DBox_US_garbage.npz",
+        "2DBox_US_pickle.npz",
+        "2DBox_US_wrongkey.npz",
+        "2DBox_US_shape.npz",
+        "2DBox_US_npy.npz",
+        "2DBox_XRay_float.npz",
+    ):
         np.savez_compressed(gt_dir / name, gts=gts2d)
     np.savez_compressed(gt_dir / "3DBox_CT_ok.npz", gts=gts3d, spacing=np.array([0.8, 0.8, 2.5]))
 
@@ -84,8 +93,10 @@ def test_size_limit(folders):
 
 def test_cli_writes_all_outputs_and_workers_agree(folders, tmp_path, capsys):
     gt_dir, seg_dir = folders
-    assert main(["compute-metrics", "-s", str(seg_dir), "-g", str(gt_dir), "-o", str(tmp_path / "out"),
-                 "-j", "2", "-q"]) == 1  # six segs scored 0
+    assert (
+        main(["compute-metrics", "-s", str(seg_dir), "-g", str(gt_dir), "-o", str(tmp_path / "out"), "-j", "2", "-q"])
+        == 1
+    )  # six segs scored 0
     out = tmp_path / "out"
     assert {p.name for p in out.iterdir()} == {"metrics.csv", "summary.csv", "summary.md", "summary.png"}
     with open(out / "metrics.csv", newline="") as f:
@@ -93,7 +104,8 @@ def test_cli_writes_all_outputs_and_workers_agree(folders, tmp_path, capsys):
     assert list(rows[0]) == ["case", "dsc", "nsd", "modality", "status", "detail"]
     serial = score_folder(seg_dir, gt_dir)
     assert [(r["case"], r["dsc"], r["nsd"], r["status"]) for r in rows] == [
-        (r.case, repr(r.dsc), repr(r.nsd), r.status) for r in serial]
+        (r.case, repr(r.dsc), repr(r.nsd), r.status) for r in serial
+    ]
     assert "Scored 0 (6 cases)" in (out / "summary.md").read_text()
     assert "mean of group means" in capsys.readouterr().out
 
@@ -120,10 +132,12 @@ def test_usage_errors_exit_2_and_write_nothing(folders, tmp_path, problem):
     gt_dir, seg_dir = folders
     empty = tmp_path / "empty"
     empty.mkdir()
-    gt, seg, extra = {"no gt folder": (tmp_path / "nowhere", seg_dir, []),
-                      "no seg folder": (gt_dir, tmp_path / "nowhere", []),
-                      "no cases": (empty, seg_dir, []),
-                      "bad option": (gt_dir, seg_dir, ["--tolerance", "two"])}[problem]
+    gt, seg, extra = {
+        "no gt folder": (tmp_path / "nowhere", seg_dir, []),
+        "no seg folder": (gt_dir, tmp_path / "nowhere", []),
+        "no cases": (empty, seg_dir, []),
+        "bad option": (gt_dir, seg_dir, ["--tolerance", "two"]),
+    }[problem]
     out = tmp_path / "out"
     args = ["compute-metrics", "-s", str(seg), "-g", str(gt), "-o", str(out), "-q", *extra]
     if problem == "bad option":
@@ -145,8 +159,22 @@ def test_nan_case_is_an_empty_csv_field(tmp_path):
     np.savez_compressed(seg_dir / "2DBox_OCT_a.npz", segs=gts)
     assert main(["compute-metrics", "-s", str(seg_dir), "-g", str(gt_dir), "-o", str(tmp_path / "o"), "-q"]) == 0
     assert (tmp_path / "o" / "metrics.csv").read_text().splitlines()[1].startswith("2DBox_OCT_a.npz,,0.0,")
-    assert main(["compute-metrics", "-s", str(seg_dir), "-g", str(gt_dir), "-o", str(tmp_path / "p"), "-q",
-                 "--skip-absent-classes"]) == 0
+    assert (
+        main(
+            [
+                "compute-metrics",
+                "-s",
+                str(seg_dir),
+                "-g",
+                str(gt_dir),
+                "-o",
+                str(tmp_path / "p"),
+                "-q",
+                "--skip-absent-classes",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "p" / "metrics.csv").read_text().splitlines()[1].startswith("2DBox_OCT_a.npz,1.0,1.0,")
 
 
@@ -154,8 +182,15 @@ def test_leaderboard_is_the_unweighted_mean_of_modality_means():
     assert modality_of("3DBox_PET_ibsi-sts_STS001.npz") == "3DBox_PET"
     assert modality_of("2DBox_XRay_covidcxrseg_kjr-21.npz") == "2DBox_XRay"
     assert modality_of("scan.npz") == "other"
-    rows = summarize([("2DBox_US_a.npz", 1.0, 0.5), ("2DBox_US_b.npz", 0.5, 0.5), ("2DBox_US_c.npz", 0.0, 0.2),
-                      ("3DBox_MR_a.npz", float("nan"), 0.0), ("3DBox_MR_b.npz", 0.2, 0.1)])
+    rows = summarize(
+        [
+            ("2DBox_US_a.npz", 1.0, 0.5),
+            ("2DBox_US_b.npz", 0.5, 0.5),
+            ("2DBox_US_c.npz", 0.0, 0.2),
+            ("3DBox_MR_a.npz", float("nan"), 0.0),
+            ("3DBox_MR_b.npz", 0.2, 0.1),
+        ]
+    )
     assert [(r.group, r.cases) for r in rows] == [("2DBox_US", 3), ("3DBox_MR", 2), (OVERALL, 5)]
     assert rows[0].dsc == pytest.approx(0.5) and rows[1].dsc == pytest.approx(0.2)  # NaN left out
     assert rows[2].dsc == pytest.approx((0.5 + 0.2) / 2) and rows[2].nsd == pytest.approx((0.4 + 0.05) / 2)

@@ -1,4 +1,5 @@
 """NIfTI <-> npz conversion: axis order, spacing order, intensities, boxes and the round trip."""
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -29,8 +30,25 @@ def make_nifti(tmp_path):
 def test_nifti_to_npz_and_back(tmp_path):
     hu, labels = make_nifti(tmp_path)
     out = tmp_path / "cases"
-    assert main(["convert", "nifti-to-npz", "--image", str(tmp_path / "ct.nii.gz"), "--labels",
-                 str(tmp_path / "labels.nii.gz"), "--modality", "CT", "--case", "demo", "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                "nifti-to-npz",
+                "--image",
+                str(tmp_path / "ct.nii.gz"),
+                "--labels",
+                str(tmp_path / "labels.nii.gz"),
+                "--modality",
+                "CT",
+                "--case",
+                "demo",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     imgs = np.load(out / "imgs" / "3DBox_CT_demo.npz")
     gts = np.load(out / "gts" / "3DBox_CT_demo.npz")
     assert set(imgs) == {"imgs", "boxes", "spacing"} and set(gts) == {"gts", "spacing"}
@@ -45,16 +63,42 @@ def test_nifti_to_npz_and_back(tmp_path):
     np.testing.assert_array_equal(imgs["imgs"], preprocess_intensities(hu.transpose(2, 1, 0), "CT"))
 
     np.savez_compressed(tmp_path / "segs.npz", segs=gts["gts"])
-    assert main(["convert", "segs-to-nifti", "--segs", str(tmp_path / "segs.npz"), "-o",
-                 str(tmp_path / "segs.nii.gz"), "--reference", str(tmp_path / "ct.nii.gz")]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                "segs-to-nifti",
+                "--segs",
+                str(tmp_path / "segs.npz"),
+                "-o",
+                str(tmp_path / "segs.nii.gz"),
+                "--reference",
+                str(tmp_path / "ct.nii.gz"),
+            ]
+        )
+        == 0
+    )
     back = nib.load(tmp_path / "segs.nii.gz")
     np.testing.assert_allclose(back.affine, AFFINE)
     expected = np.select([labels == 2, labels == 5], [1, 2], 0)
     np.testing.assert_array_equal(np.asanyarray(back.dataobj), expected)  # no intercept carried over
     assert back.get_data_dtype() == np.uint8
 
-    assert main(["convert", "segs-to-nifti", "--segs", str(tmp_path / "segs.npz"), "-o",
-                 str(tmp_path / "plain.nii.gz"), "--spacing-from", str(out / "gts" / "3DBox_CT_demo.npz")]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                "segs-to-nifti",
+                "--segs",
+                str(tmp_path / "segs.npz"),
+                "-o",
+                str(tmp_path / "plain.nii.gz"),
+                "--spacing-from",
+                str(out / "gts" / "3DBox_CT_demo.npz"),
+            ]
+        )
+        == 0
+    )
     plain = nib.load(tmp_path / "plain.nii.gz")
     np.testing.assert_allclose(plain.header.get_zooms(), [0.9, 0.8, 3.0])
     np.testing.assert_array_equal(np.asanyarray(plain.dataobj), expected)

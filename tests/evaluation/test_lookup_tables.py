@@ -1,4 +1,5 @@
 """Surfel areas and contour lengths checked against geometry worked out by hand."""
+
 import math
 
 import numpy as np
@@ -16,8 +17,10 @@ def test_single_voxel_is_an_octahedron():
     # Marching cubes turns one voxel into the octahedron with vertices half a voxel from its
     # centre along each axis: edge 0.5 * sqrt(2), area 2 * sqrt(3) * edge^2 = sqrt(3).
     areas = surface_area_table((1.0, 1.0, 1.0))
-    corners = [code_of(np.pad(np.ones((1, 1, 1), bool), ((1 - a, a), (1 - b, b), (1 - c, c))))
-               for a, b, c in np.ndindex(2, 2, 2)]
+    corners = [
+        code_of(np.pad(np.ones((1, 1, 1), bool), ((1 - a, a), (1 - b, b), (1 - c, c))))
+        for a, b, c in np.ndindex(2, 2, 2)
+    ]
     assert sorted(corners) == [1, 2, 4, 8, 16, 32, 64, 128]
     assert sum(areas[c] for c in corners) == pytest.approx(math.sqrt(3))
 

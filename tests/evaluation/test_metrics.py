@@ -1,10 +1,12 @@
 """DSC and NSD on small analytic cases, against values derived by hand or by brute force."""
+
 import itertools
 import math
 
-from hypothesis import given, settings, strategies as st
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from evaluation.lookup_tables import contour_length_table, surface_area_table
 from evaluation.metrics import (
@@ -22,6 +24,7 @@ def brute_surface_dice(gt: np.ndarray, pred: np.ndarray, spacing: tuple, toleran
     """Surface Dice by explicit loops: every corner of the voxel grid whose 2x2(x2) cell is mixed
     is a surfel; its distance to the other surface is the minimum over all of that surface's
     surfels; its size comes from the lookup table (checked by hand in test_lookup_tables)."""
+
     def surfels(mask):
         padded = np.pad(mask, 1)
         points, sizes = [], []
@@ -68,13 +71,15 @@ def test_boolean_squares_keep_their_scores():
     distances = surface_distances(a, b, (1.0, 1.0))
     for tolerance in (0.5, 2.0):
         assert surface_dice(distances, tolerance) == pytest.approx(
-            brute_surface_dice(a, b, (1.0, 1.0), tolerance), abs=1e-12)
+            brute_surface_dice(a, b, (1.0, 1.0), tolerance), abs=1e-12
+        )
     assert surface_dice(distances, 2.0) == pytest.approx(1.0)  # every corner within 1 px of the other contour
     assert surface_dice(distances, 0.5) < 1.0
 
 
-@pytest.mark.parametrize("function", [dice, lambda gt, pred: surface_distances(gt, pred, (1.0, 1.0))],
-                         ids=["dice", "surface_distances"])
+@pytest.mark.parametrize(
+    "function", [dice, lambda gt, pred: surface_distances(gt, pred, (1.0, 1.0))], ids=["dice", "surface_distances"]
+)
 def test_label_masks_are_refused_naming_the_argument(function):
     # As labels 2 and 3 these squares would score 2 * 180 / 500 = 0.72 (2 & 3 == 2): refused instead.
     a, b = two_squares()

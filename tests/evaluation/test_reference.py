@@ -1,4 +1,5 @@
 """The organizers' own scores of the reference LiteMedSAM predictions, reproduced exactly."""
+
 import csv
 from pathlib import Path
 

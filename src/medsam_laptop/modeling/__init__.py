@@ -1,4 +1,5 @@
 """PyTorch model definitions (export time only; the run time never imports torch)."""
+
 from .build import (
     build_litemedsam,
     build_swin_litemedsam,

@@ -1,6 +1,7 @@
 """Builders with the hyper-parameters written out, and a registry that builds models by name."""
+
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn

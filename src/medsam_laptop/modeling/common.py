@@ -1,4 +1,5 @@
 """Small building blocks shared by the encoders and the mask decoder."""
+
 import torch
 from torch import nn
 from torch.nn import functional as F

@@ -2,6 +2,7 @@
 Swin-LiteMedSAM's, which upsamples with the encoder's skip features. Both share the two-way transformer,
 the output tokens, the hypernetwork MLPs and the IoU head (`TokenMaskDecoder`).
 """
+
 import torch
 from torch import nn
 from torch.nn import functional as F

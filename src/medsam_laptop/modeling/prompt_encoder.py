@@ -3,6 +3,7 @@
 Written with arithmetic instead of boolean-index assignment so that it traces into an OpenVINO graph
 with a dynamic number of prompts; the results are bit-identical to the index-assignment form.
 """
+
 import math
 
 import torch

@@ -1,5 +1,6 @@
 """The compositions: LiteMedSAM (TinyViT + SAM prompt encoder + SAM mask decoder, box prompts only) and
 Swin-LiteMedSAM (Swin encoder with skip features + the same prompt encoder + a skip-feature decoder)."""
+
 import torch
 from torch import nn
 

@@ -17,6 +17,7 @@ window-attention block pairs, each stage starting with a patch merging:
 Heads have a fixed width of 32; windows are 8x8, the shift is 4; one 15x15 relative-position bias
 table is shared by all heads of a block.
 """
+
 import torch
 from torch import nn
 

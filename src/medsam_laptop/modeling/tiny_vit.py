@@ -3,6 +3,7 @@
 LiteMedSAM's variant embeds patches with two 1x1 convolutions (stride 1), so stage 0 runs at 256 x 256;
 stages 1-3 run at 128, 64 and 64 (the last patch merging keeps the resolution when it widens to 320).
 """
+
 import itertools
 
 import torch

@@ -1,4 +1,5 @@
 """SAM's two-way transformer: prompt tokens and image embedding attend to each other."""
+
 import math
 
 import torch
@@ -72,8 +73,7 @@ class TwoWayTransformer(nn.Module):
     def __init__(self, depth: int, embedding_dim: int, num_heads: int, mlp_dim: int) -> None:
         super().__init__()
         self.layers = nn.ModuleList(
-            TwoWayAttentionBlock(embedding_dim, num_heads, mlp_dim, skip_first_layer_pe=(i == 0))
-            for i in range(depth)
+            TwoWayAttentionBlock(embedding_dim, num_heads, mlp_dim, skip_first_layer_pe=(i == 0)) for i in range(depth)
         )
         self.final_attn_token_to_image = Attention(embedding_dim, num_heads, downsample_rate=2)
         self.norm_final_attn = nn.LayerNorm(embedding_dim)

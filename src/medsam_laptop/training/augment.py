@@ -3,6 +3,7 @@
 Flips apply to the image and its label map alike. The intensity changes (gamma, scaling, multiplicative
 noise) keep zero pixels at zero, so the foreground (> 0) that the prompts are drawn from keeps its meaning.
 """
+
 from dataclasses import dataclass
 
 import numpy as np

@@ -7,6 +7,7 @@
 Overrides: --steps, --batch-size, --device, --output-dir, --data-dir, --num-workers, --seed, and
 --set KEY=VALUE for any (dotted) config key, VALUE as JSON (e.g. --set loss.match_stages=true).
 """
+
 import argparse
 import sys
 from pathlib import Path

@@ -4,6 +4,7 @@ Paths in a config may use `${MEDSAM_SHARED}` (`paths.shared_dir()`) and are othe
 to the working directory. A training data folder in the evaluation set is refused, however it is reached
 (`evaluation_guard.EvaluationSetError`).
 """
+
 import json
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ def set_key(config: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
-    """"a.b=VALUE" -> ("a.b", VALUE parsed as JSON, or the raw string when it is not JSON)."""
+    """Parses "a.b=VALUE" -> ("a.b", VALUE parsed as JSON, or the raw string when it is not JSON)."""
     key, sep, raw = text.partition("=")
     if not sep:
         raise ConfigError(f"--set needs KEY=VALUE, got {text!r}")

@@ -5,6 +5,7 @@ A 3D slice (H, W) is replicated to three channels by `transforms.model_input`, a
 Items are fetched as dataset[(index, seed)]: all randomness of an item (augmentation, object, box,
 prompts) comes from `seed`, so a batch is the same in any worker and after a resume.
 """
+
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path

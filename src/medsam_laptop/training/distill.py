@@ -4,6 +4,7 @@ Loss: MSE between the student's and the teacher's (B, 256, 64, 64) embeddings, p
 loss.match_stages is on, the MSE between the four stage outputs, whose shapes agree in both encoders:
 (B, 128, 128, 128), (B, 160, 64, 64), (B, 320, 64, 64), (B, 320, 64, 64).
 """
+
 from pathlib import Path
 
 import torch

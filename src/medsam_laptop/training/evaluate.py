@@ -3,10 +3,11 @@
 Each step is the project's own command line, run as a subprocess:
 `python -m medsam_laptop import-checkpoint` (OpenVINO IR under OUT/weights), `python -m medsam_laptop
 predict --model swin-litemedsam`, `python -m evaluation compute-metrics`; with `baseline`, LiteMedSAM's
-bundled IR is scored on the same cases. OUT/evaluation.json holds each model's leaderboard average (the mean of the modality
-groups' mean DSC and NSD) and, with a baseline, whether the checkpoint clears the shipping bar (mean
-DSC at most 0.02 below LiteMedSAM's).
+bundled IR is scored on the same cases. OUT/evaluation.json holds each model's leaderboard average
+(the mean of the modality groups' mean DSC and NSD) and, with a baseline, whether the checkpoint clears
+the shipping bar (mean DSC at most 0.02 below LiteMedSAM's).
 """
+
 import csv
 import json
 import subprocess
@@ -68,9 +69,7 @@ def score(model: str, weights_dir: Path, inputs: Path, gts: Path, out: Path, thr
     return leaderboard_average(metrics / "summary.csv")
 
 
-def evaluate(
-    checkpoint: Path, out: Path, cases_dir: Path, limit: int | None, threads: int, baseline: bool
-) -> dict:
+def evaluate(checkpoint: Path, out: Path, cases_dir: Path, limit: int | None, threads: int, baseline: bool) -> dict:
     """Exports, segments and scores; writes and returns OUT/evaluation.json's content."""
     checkpoint, out = checkpoint.resolve(), out.resolve()  # the steps run in another working directory
     out.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ what trains. Targets: the ground-truth object where the slice has labels, else t
 mask (logits > 0) for the item's random box. Loss per prompt: Dice + BCE + IoU-head regression,
 weighted by loss.pseudo_label_weight for teacher targets.
 """
+
 from pathlib import Path
 
 import torch

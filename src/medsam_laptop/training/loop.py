@@ -5,13 +5,14 @@ A checkpoint is {"model": state_dict, "step", "epoch", "optimizer", "rng", "conf
 loads its "model" strictly, and `--resume` restores model, optimizer, step and torch's RNG. Batches are a
 function of (seed, step), so a resumed run sees the batches the uninterrupted run would have seen.
 """
+
 import csv
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator
 from math import cos, pi
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -25,7 +26,7 @@ StepLosses = Callable[[Batch], dict[str, torch.Tensor]]  # batch -> named scalar
 
 
 def pick_device(name: str) -> torch.device:
-    """"auto": CUDA when present, else the CPU; otherwise the named device."""
+    """The device: with "auto", CUDA when present, else the CPU; otherwise the named device."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
@@ -217,7 +218,9 @@ def fit(
         now = time.perf_counter()
         epoch = step * batch_size // len(dataset)
         values = {k: float(v.detach()) for k, v in losses.items()}
-        log.write({"step": step, "epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "seconds": now - began, **values})
+        log.write(
+            {"step": step, "epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "seconds": now - began, **values}
+        )
         began = now
         progress.update(step, values["loss"])
         if step % config["save_every"] == 0 or step == total:

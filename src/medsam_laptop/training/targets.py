@@ -5,6 +5,7 @@ A labelled object gets the box inference would get: its tight box scaled by `tra
 `transforms.prior_box` (the mask's box plus 3 px, the organizers' label-value quirk included). A slice
 without labels gets a random box around a foreground pixel, and its target comes from the teacher.
 """
+
 import cv2
 import numpy as np
 
