@@ -1,6 +1,7 @@
 """Side-by-side running time, as the organizers measure it: one cold process (or container) per case.
 
-    python benchmarks/pipeline.py [--per-group 2] [--image TEAM:latest] [--skip-baseline] [-o BENCHMARKS.md]
+    python benchmarks/pipeline.py [--per-group 2] [--image TEAM:latest] [--skip-baseline] [--precision P]
+        [-o benchmarks/pipeline-CLASS.md]
 
 Variants, each on the same cases in one run:
   a  the PyTorch reference in the organizers' manner (`predict --backend torch --baseline`:
@@ -29,7 +30,7 @@ sys.path[:0] = [str(REPO / "src"), str(REPO)]
 from evaluation.compute_metrics import score_folder  # noqa: E402
 from evaluation.leaderboard import modality_of, summarize  # noqa: E402
 from medsam_laptop.paths import evaluation_cases  # noqa: E402
-from medsam_laptop.precision import cpu_flags, describe_cpu, openvino_capabilities, resolve  # noqa: E402
+from medsam_laptop.precision import cpu_class, cpu_flags, describe_cpu, openvino_capabilities, resolve  # noqa: E402
 
 STAGES = ("interpreter", "imports", "compile", "read", "preprocess", "encode", "decode", "postprocess", "write")
 
@@ -115,7 +116,7 @@ def main() -> None:
     parser.add_argument("--image", help="also time this container image with the organizers' harness")
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--precision", default="auto", help="variant b's --precision (default: auto, as shipped)")
-    parser.add_argument("-o", "--out", type=Path, default=REPO / "BENCHMARKS.md")
+    parser.add_argument("-o", "--out", type=Path, help="default: benchmarks/pipeline-<CPU class>.md")
     args = parser.parse_args()
 
     imgs, gts = args.cases_dir / "imgs", args.cases_dir / "gts"
@@ -143,7 +144,8 @@ def main() -> None:
             scored = score_folder(Path(tmp, key, "outputs"), gts, cases=cases)
             scores[key] = {r.case: r for r in scored}
     report = render(cases, variants, results, scores, stages)
-    args.out.write_text(report)
+    out = args.out or REPO / "benchmarks" / f"pipeline-{cpu_class(openvino_capabilities(), cpu_flags())}.md"
+    out.write_text(report)
     print(report)
 
 

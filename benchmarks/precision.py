@@ -3,7 +3,7 @@ and the accuracy gate of each against f32 on the evaluation cases; optionally re
 `--precision auto`.
 
     python benchmarks/precision.py [--configurations f32 bf16-f32 int8-bf16 ...] [--rounds 10]
-        [--accuracy] [--results DIR] [--f32-metrics CSV] [--record] [-o benchmarks/precision.md]
+        [--accuracy] [--results DIR] [--f32-metrics CSV] [--record] [-o benchmarks/precision-CLASS.md]
 
 Speed: every engine is compiled first, then the rounds alternate between them (one encoder call and one
 8-box decoder call each), so a slower stretch of the machine hits all configurations alike.
@@ -175,7 +175,7 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=REPO / "build" / "precision", help="per-case score CSVs")
     parser.add_argument("--f32-metrics", type=Path, help="f32 scores from this CSV instead of an f32 run")
     parser.add_argument("--record", action="store_true", help=f"write weights/MODEL/{RECORD_FILE} (needs --accuracy)")
-    parser.add_argument("-o", "--out", type=Path, default=REPO / "benchmarks" / "precision.md")
+    parser.add_argument("-o", "--out", type=Path, help="default: benchmarks/precision-<CPU class>.md")
     args = parser.parse_args()
 
     model_dir = REPO / "weights" / args.model
@@ -249,7 +249,8 @@ def main() -> None:
         if args.record:
             lines.append(f"\nRecorded in `{record(model_dir, speed, verdicts, command).relative_to(REPO)}`.")
     report = "\n".join(lines) + "\n"
-    args.out.write_text(report)
+    out = args.out or REPO / "benchmarks" / f"precision-{cpu_class(openvino_capabilities(), cpu_flags())}.md"
+    out.write_text(report)
     print(report)
 
 
