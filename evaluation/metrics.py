@@ -13,12 +13,7 @@ from typing import Literal
 import numpy as np
 from scipy import ndimage
 
-from .lookup_tables import (
-    NEIGHBOUR_WEIGHTS_2D,
-    NEIGHBOUR_WEIGHTS_3D,
-    contour_length_table,
-    surface_area_table,
-)
+from .lookup_tables import NEIGHBOUR_WEIGHTS_2D, NEIGHBOUR_WEIGHTS_3D, contour_length_table, surface_area_table
 
 SurfaceDistances = dict[str, np.ndarray]
 
@@ -87,10 +82,7 @@ def neighbour_codes(mask: np.ndarray) -> np.ndarray:
 
 
 def surface_distances(
-    mask_gt: np.ndarray,
-    mask_pred: np.ndarray,
-    spacing_mm: Sequence[float],
-    crop: bool = True,
+    mask_gt: np.ndarray, mask_pred: np.ndarray, spacing_mm: Sequence[float], crop: bool = True
 ) -> SurfaceDistances:
     """Distance from every surfel of each mask to the other mask's surface.
 
@@ -206,10 +198,7 @@ class MetricOptions:
 
 
 def case_scores(
-    gts: np.ndarray,
-    segs: np.ndarray,
-    spacing: Sequence[float] | None,
-    options: MetricOptions = MetricOptions(),
+    gts: np.ndarray, segs: np.ndarray, spacing: Sequence[float] | None, options: MetricOptions = MetricOptions()
 ) -> tuple[float, float]:
     """The organizers' per-case scores: mean over classes k = 1..gts.max() of DSC and of NSD.
 

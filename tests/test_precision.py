@@ -10,14 +10,7 @@ import pytest
 from conftest import REPO
 from medsam_laptop import cli
 from medsam_laptop.engine import OpenVINOEngine, cache_namespace
-from medsam_laptop.precision import (
-    Configuration,
-    PrecisionError,
-    choose,
-    cpu_class,
-    read_record,
-    resolve,
-)
+from medsam_laptop.precision import Configuration, PrecisionError, choose, cpu_class, read_record, resolve
 
 WEIGHTS = REPO / "weights" / "litemedsam"
 ZEN4 = {"avx2", "avx512f", "avx512_bf16", "avx512_vnni"}

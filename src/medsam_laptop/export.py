@@ -108,11 +108,7 @@ def export_litemedsam(out_dir: Path, checkpoint: Path | None = None) -> dict:
     return manifest
 
 
-SWIN_FEATURES = {
-    "image_embeddings": [1, 256, 64, 64],
-    "fine_skip": [1, 128, 128, 128],
-    "fused_skips": [1, 256, 64, 64],
-}
+SWIN_FEATURES = {"image_embeddings": [1, 256, 64, 64], "fine_skip": [1, 128, 128, 128], "fused_skips": [1, 256, 64, 64]}
 SWIN_PROMPT_INPUTS = {"points": ["B", 4, 2], "scribbles": ["B", 1, 256, 256]}
 SWIN_OUTPUTS = {"masks": ["B", 256, 256], "iou_predictions": ["B", 1]}
 SWIN_DECODER_FILES = {"box-points-scribble": "decoder", "box": "decoder_box"}

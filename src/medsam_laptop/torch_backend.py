@@ -15,11 +15,7 @@ class TorchEngine:
     authors' checkpoint. prompts: "box" or, for Swin-LiteMedSAM, "box-points-scribble" (its default)."""
 
     def __init__(
-        self,
-        model: str = "litemedsam",
-        checkpoint: Path | None = None,
-        threads: int = 0,
-        prompts: str | None = None,
+        self, model: str = "litemedsam", checkpoint: Path | None = None, threads: int = 0, prompts: str | None = None
     ) -> None:
         if threads > 0:
             torch.set_num_threads(threads)

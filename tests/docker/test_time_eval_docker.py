@@ -85,6 +85,11 @@ def _time_eval(*argv: str) -> int:
     return args.run(args)
 
 
+def _harness(cases: Path, out: Path, image: str, *extra: str) -> int:
+    """time-eval of `image` on `cases` as the team "harnesstest"."""
+    return _time_eval("-i", str(cases), "-o", str(out), "--image", image, "--team", "harnesstest", *extra)
+
+
 def _outcomes(out: Path, team: str) -> dict[str, str]:
     lines = (out / team / f"{team}_outcomes.csv").read_text().splitlines()[1:]
     return {line.split(",")[0]: line.split(",")[3] for line in lines}
@@ -93,7 +98,7 @@ def _outcomes(out: Path, team: str) -> dict[str, str]:
 def test_each_failure_is_reported_and_fails_the_run(test_image, tmp_path):
     cases = _cases(tmp_path / "cases", "a_ok.npz", "fail_x.npz", "missing_x.npz", "misnamed_x.npz", "eat_x.npz")
     out = tmp_path / "out"
-    assert _time_eval("-i", str(cases), "-o", str(out), "--image", test_image, "--team", "harnesstest") == 1
+    assert _harness(cases, out, test_image) == 1
     assert _outcomes(out, "harnesstest") == {
         "a_ok.npz": te.OK,
         "fail_x.npz": te.EXIT_NONZERO,
@@ -110,23 +115,7 @@ def test_each_failure_is_reported_and_fails_the_run(test_image, tmp_path):
 def test_oom_kill_and_timeout(test_image, tmp_path):
     cases = _cases(tmp_path / "cases", "oom_x.npz", "slow_x.npz")
     out = tmp_path / "out"
-    assert (
-        _time_eval(
-            "-i",
-            str(cases),
-            "-o",
-            str(out),
-            "--image",
-            test_image,
-            "--team",
-            "harnesstest",
-            "--memory",
-            "64m",
-            "--timeout",
-            "3",
-        )
-        == 1
-    )
+    assert _harness(cases, out, test_image, "--memory", "64m", "--timeout", "3") == 1
     assert _outcomes(out, "harnesstest") == {"oom_x.npz": te.OOM_KILLED, "slow_x.npz": te.TIMEOUT}
     assert _docker("container", "inspect", "harnesstest").returncode != 0
 
@@ -134,9 +123,9 @@ def test_oom_kill_and_timeout(test_image, tmp_path):
 def test_outputs_survive_between_cases_unless_fresh_dirs(test_image, tmp_path):
     cases = _cases(tmp_path / "cases", "persist_1.npz", "persist_2.npz")
     out = tmp_path / "out"
-    _time_eval("-i", str(cases), "-o", str(out), "--image", test_image, "--team", "harnesstest")
+    _harness(cases, out, test_image)
     assert _outcomes(out, "harnesstest") == {"persist_1.npz": te.MISSING_OUTPUT, "persist_2.npz": te.OK}
-    _time_eval("-i", str(cases), "-o", str(out), "--image", test_image, "--team", "harnesstest", "--fresh-dirs")
+    _harness(cases, out, test_image, "--fresh-dirs")
     assert _outcomes(out, "harnesstest") == {"persist_1.npz": te.MISSING_OUTPUT, "persist_2.npz": te.MISSING_OUTPUT}
 
 
@@ -144,20 +133,7 @@ def test_other_uid_no_network_and_a_leftover_container(test_image, tmp_path, cap
     assert _docker("create", "--name", "harnesstest", test_image, "true").returncode == 0
     cases = _cases(tmp_path / "cases", "a_ok.npz")
     out = tmp_path / "out"
-    assert (
-        _time_eval(
-            "-i",
-            str(cases),
-            "-o",
-            str(out),
-            "--image",
-            test_image,
-            "--team",
-            "harnesstest",
-            "--docker-args=--network none -u 4242:4242",
-        )
-        == 0
-    )
+    assert _harness(cases, out, test_image, "--docker-args=--network none -u 4242:4242") == 0
     assert "removed a leftover container named harnesstest" in capsys.readouterr().out
     assert (out / "harnesstest" / "a_ok.npz").stat().st_uid == 4242
 
@@ -165,7 +141,7 @@ def test_other_uid_no_network_and_a_leftover_container(test_image, tmp_path, cap
 def test_a_cache_other_users_cannot_clean_up_fails_the_team(test_image, tmp_path, capsys):
     cases = _cases(tmp_path / "cases", "lock_x.npz")
     out = tmp_path / "out"
-    assert _time_eval("-i", str(cases), "-o", str(out), "--image", test_image, "--team", "harnesstest") == 1
+    assert _harness(cases, out, test_image) == 1
     assert _outcomes(out, "harnesstest") == {"lock_x.npz": te.OK}
     assert "outputs/cache (uid 1000, mode 755)" in capsys.readouterr().err
 

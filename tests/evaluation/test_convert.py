@@ -1,5 +1,7 @@
 """NIfTI <-> npz conversion: axis order, spacing order, intensities, boxes and the round trip."""
 
+from pathlib import Path
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -25,6 +27,10 @@ def make_nifti(tmp_path):
     nib.save(image, tmp_path / "ct.nii.gz")
     nib.save(nib.Nifti1Image(labels, AFFINE), tmp_path / "labels.nii.gz")
     return ct.astype(float) - 1024.0, labels
+
+
+def _segs_to_nifti(segs: Path, out: Path, *geometry: str | Path) -> int:
+    return main(["convert", "segs-to-nifti", "--segs", str(segs), "-o", str(out), *map(str, geometry)])
 
 
 def test_nifti_to_npz_and_back(tmp_path):
@@ -63,42 +69,15 @@ def test_nifti_to_npz_and_back(tmp_path):
     np.testing.assert_array_equal(imgs["imgs"], preprocess_intensities(hu.transpose(2, 1, 0), "CT"))
 
     np.savez_compressed(tmp_path / "segs.npz", segs=gts["gts"])
-    assert (
-        main(
-            [
-                "convert",
-                "segs-to-nifti",
-                "--segs",
-                str(tmp_path / "segs.npz"),
-                "-o",
-                str(tmp_path / "segs.nii.gz"),
-                "--reference",
-                str(tmp_path / "ct.nii.gz"),
-            ]
-        )
-        == 0
-    )
+    assert _segs_to_nifti(tmp_path / "segs.npz", tmp_path / "segs.nii.gz", "--reference", tmp_path / "ct.nii.gz") == 0
     back = nib.load(tmp_path / "segs.nii.gz")
     np.testing.assert_allclose(back.affine, AFFINE)
     expected = np.select([labels == 2, labels == 5], [1, 2], 0)
     np.testing.assert_array_equal(np.asanyarray(back.dataobj), expected)  # no intercept carried over
     assert back.get_data_dtype() == np.uint8
 
-    assert (
-        main(
-            [
-                "convert",
-                "segs-to-nifti",
-                "--segs",
-                str(tmp_path / "segs.npz"),
-                "-o",
-                str(tmp_path / "plain.nii.gz"),
-                "--spacing-from",
-                str(out / "gts" / "3DBox_CT_demo.npz"),
-            ]
-        )
-        == 0
-    )
+    spacing_from = out / "gts" / "3DBox_CT_demo.npz"
+    assert _segs_to_nifti(tmp_path / "segs.npz", tmp_path / "plain.nii.gz", "--spacing-from", spacing_from) == 0
     plain = nib.load(tmp_path / "plain.nii.gz")
     np.testing.assert_allclose(plain.header.get_zooms(), [0.9, 0.8, 3.0])
     np.testing.assert_array_equal(np.asanyarray(plain.dataobj), expected)
@@ -135,4 +114,4 @@ def test_clean_labels_and_boxes():
 def test_segs_to_nifti_needs_a_geometry(tmp_path):
     np.savez_compressed(tmp_path / "segs.npz", segs=np.zeros((2, 3, 4), np.uint8))
     with pytest.raises(SystemExit):
-        main(["convert", "segs-to-nifti", "--segs", str(tmp_path / "segs.npz"), "-o", str(tmp_path / "x.nii.gz")])
+        _segs_to_nifti(tmp_path / "segs.npz", tmp_path / "x.nii.gz")

@@ -95,10 +95,7 @@ class PromptEncoder(nn.Module):
         return pe + corner_embed
 
     def forward(
-        self,
-        points: tuple[torch.Tensor, torch.Tensor] | None,
-        boxes: torch.Tensor | None,
-        masks: torch.Tensor | None,
+        self, points: tuple[torch.Tensor, torch.Tensor] | None, boxes: torch.Tensor | None, masks: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns sparse embeddings (B, N, C) and dense embeddings (B, C, 64, 64).
 
