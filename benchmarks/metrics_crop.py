@@ -11,15 +11,13 @@ Run it on a quiet machine with OMP_NUM_THREADS=1 for figures worth quoting.
 """
 
 import argparse
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
 from evaluation.metrics import MetricOptions, case_scores
-
-SHARED = Path(os.environ.get("MEDSAM_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+from medsam_laptop.paths import evaluation_cases, reference_dir
 
 
 def largest_3d_case(seg_dir: Path, gt_dir: Path) -> str:
@@ -33,8 +31,8 @@ def largest_3d_case(seg_dir: Path, gt_dir: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--segs", type=Path, default=SHARED / "reference" / "litemedsam-torch-segs")
-    parser.add_argument("--gts", type=Path, default=SHARED / "data" / "cvpr24-format" / "gts")
+    parser.add_argument("--segs", type=Path, default=reference_dir() / "litemedsam-torch-segs")
+    parser.add_argument("--gts", type=Path, default=evaluation_cases() / "gts")
     parser.add_argument("--case", help="a gts file name (default: the largest 3D case with a prediction)")
     parser.add_argument("--repeat", type=int, default=3, help="best of N runs per variant")
     args = parser.parse_args()

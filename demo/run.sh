@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets up .venv, segments the demo phantoms with the default model (LiteMedSAM, OpenVINO f32) through
-# predict.sh, and scores them against their ground truth with the evaluation package.
+# Sets up .venv, segments the demo phantoms with the default model (LiteMedSAM, OpenVINO, the precision
+# `auto` picks for this CPU) through predict.sh, and scores them against their ground truth with the
+# evaluation package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-venv.sh
