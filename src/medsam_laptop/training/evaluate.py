@@ -4,8 +4,8 @@ Each step is the project's own command line, run as a subprocess:
 `python -m medsam_laptop import-checkpoint` (OpenVINO IR under OUT/weights), `python -m medsam_laptop
 predict --model swin-litemedsam`, `python -m evaluation compute-metrics`; with `baseline`, LiteMedSAM's
 bundled IR is scored on the same cases. OUT/evaluation.json holds each model's leaderboard average
-(the mean of the modality groups' mean DSC and NSD) and, with a baseline, whether the checkpoint clears
-the shipping bar (mean DSC at most 0.02 below LiteMedSAM's).
+(the mean of the modality groups' mean DSC and NSD) and seconds per case and, with a baseline, the
+shipping rule's verdict (`shipping.py`: default, selectable or no, with the reasons).
 """
 
 import csv
@@ -19,8 +19,7 @@ import numpy as np
 from evaluation.leaderboard import OVERALL
 
 from ..paths import checkout, default_weights_dir
-
-SHIP_MARGIN = 0.02
+from .shipping import decide, read_summary, seconds_per_case
 
 
 def select_cases(cases_dir: Path, limit: int | None) -> list[str]:
@@ -58,15 +57,16 @@ def leaderboard_average(summary_csv: Path) -> dict[str, float]:
 
 def score(model: str, weights_dir: Path, inputs: Path, gts: Path, out: Path, threads: int) -> dict[str, float]:
     """Segments `inputs` with `model` into OUT/segs/MODEL, scores into OUT/metrics/MODEL; returns
-    the leaderboard average {"dsc", "nsd"}."""
+    the leaderboard average and the mean time per case {"dsc", "nsd", "seconds"}."""
     segs, metrics = out / "segs" / model, out / "metrics" / model
     predict = ["medsam_laptop", "predict", "-i", str(inputs), "-o", str(segs), "--model", model]
     predict += ["--weights-dir", str(weights_dir)] + (["--threads", str(threads)] if threads else [])
     if run_step(predict) not in (0, 1):  # 1: some case failed, which scores 0 below
         raise RuntimeError(f"predict with {model} could not run")
-    if run_step(["evaluation", "compute-metrics", "-s", str(segs), "-g", str(gts), "-o", str(metrics), "-q"]):
+    scoring = ["evaluation", "compute-metrics", "-s", str(segs), "-g", str(gts), "-o", str(metrics), "-q"]
+    if run_step(scoring) not in (0, 1):  # 1: a seg missing, scored 0 in the tables
         raise RuntimeError(f"compute-metrics for {model} failed")
-    return leaderboard_average(metrics / "summary.csv")
+    return leaderboard_average(metrics / "summary.csv") | {"seconds": seconds_per_case(segs / "efficiency_timer.csv")}
 
 
 def evaluate(checkpoint: Path, out: Path, cases_dir: Path, limit: int | None, threads: int, baseline: bool) -> dict:
@@ -82,6 +82,8 @@ def evaluate(checkpoint: Path, out: Path, cases_dir: Path, limit: int | None, th
     result["swin-litemedsam"] = score("swin-litemedsam", weights, inputs, gts, out, threads)
     if baseline:
         result["litemedsam"] = score("litemedsam", default_weights_dir(), inputs, gts, out, threads)
-        result["ship"] = result["swin-litemedsam"]["dsc"] >= result["litemedsam"]["dsc"] - SHIP_MARGIN
+        summaries = [read_summary(out / "metrics" / m / "summary.csv") for m in ("litemedsam", "swin-litemedsam")]
+        verdict = decide(*summaries, result["litemedsam"]["seconds"], result["swin-litemedsam"]["seconds"])
+        result["ship"] = {"decision": verdict.decision, "reasons": list(verdict.reasons)}
     (out / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
