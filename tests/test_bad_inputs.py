@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from helpers import REPO, assert_like_reference, copy_cases, object_dscs, predict, predict_command
-from medsam_laptop import cases, cli, timer
+from medsam_laptop import atomic, cli
 
 US, PET = "2DBox_US_stubus_01.npz", "3DBox_PET_ibsi-sts_STS002.npz"
 GOOD = [US, PET]
@@ -230,7 +230,7 @@ def _leave_one_block(folder: Path) -> None:
 
 
 def _disk_full_after(n_files: int):
-    """An `open` for the cases and timer modules: the first `n_files` files written are written, every
+    """An `open` for the atomic-write module (segs and timer rows): the first `n_files` files written are written, every
     later write stores half its bytes and raises ENOSPC, as a disk that fills up does."""
     opened = []
 
@@ -275,8 +275,7 @@ def full_disk_run(tmp_path, cases_dir, monkeypatch, capsys):
             yield result.returncode, result.stderr, outputs
             return
     fake_open = _disk_full_after(1)
-    monkeypatch.setattr(cases, "open", fake_open, raising=False)
-    monkeypatch.setattr(timer, "open", fake_open, raising=False)
+    monkeypatch.setattr(atomic, "open", fake_open, raising=False)
     status = cli.main(["predict", *map(str, args)])
     yield status, capsys.readouterr().err, outputs
 

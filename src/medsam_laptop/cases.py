@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import write_atomically
 from .npz import NpzError, read_arrays
 
 MAX_IMAGE_BYTES = int(os.environ.get("MEDSAM_MAX_IMAGE_MB", "3072")) << 20  # -m 8G leaves room for 3 GiB
@@ -92,15 +93,7 @@ def output_dtype(n_boxes: int) -> type:
 
 
 def write_segs(output_dir: Path, name: str, segs: np.ndarray) -> Path:
-    """Writes `segs` as <output_dir>/<name> via a temporary file and a rename, so no partial file is left."""
-    target = output_dir / name
-    tmp = output_dir / f".{name}.{os.getpid()}.tmp"
+    """Writes `segs` as <output_dir>/<name>, whole or not at all (`atomic.py`)."""
     buffer = io.BytesIO()
     np.savez_compressed(buffer, segs=segs)
-    try:
-        with open(tmp, "wb") as f:
-            f.write(buffer.getbuffer())
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+    return write_atomically(output_dir / name, buffer.getbuffer())

@@ -8,14 +8,15 @@ disk) is one `error:` line and the next case goes on. A timer row that cannot be
 Every file is written whole or not at all.
 """
 
-import os
 import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
+from .atomic import remove_stale_temporaries
 from .cases import CaseError, list_cases, read_case, write_segs
 from .contract import Engine, EngineError
 from .paths import default_weights_dir
@@ -63,29 +64,6 @@ def engine_factory(options: PredictOptions) -> tuple[Callable[[], Engine], str]:
     return build, name
 
 
-def _is_running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
-
-
-def remove_stale_temporaries(folder: Path) -> list[Path]:
-    """Removes `.<name>.<pid>.tmp` files (the atomic writes of cases.write_segs and timer.append_rows) whose
-    process is gone, as a killed run leaves them; returns what it removed. A pid equal to this process's
-    is stale too: a container's pids start again from 1."""
-    removed = []
-    for path in folder.glob(".*.tmp"):
-        pid = path.name.rsplit(".", 2)[-2]
-        if pid.isdigit() and (int(pid) == os.getpid() or not _is_running(int(pid))):
-            path.unlink(missing_ok=True)
-            removed.append(path)
-    return removed
-
-
 def _check_folders(options: PredictOptions) -> None:
     if not options.input_dir.is_dir():
         raise UsageError(f"input folder {options.input_dir} does not exist")
@@ -99,9 +77,9 @@ def _check_folders(options: PredictOptions) -> None:
         raise UsageError(f"output folder {options.output_dir} is not writable ({err.strerror})") from None
 
 
-def _build(build_engine: Callable[[], Engine]) -> tuple[Engine, Callable, Callable]:
+def _build(build_engine: Callable[[], Engine]) -> tuple[Engine, ModuleType]:
     """Compiles in the background while the segmentation code is imported; returns the engine and the
-    2D and 3D segment functions."""
+    `segment` module."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         compiling = pool.submit(build_engine)
         from . import segment

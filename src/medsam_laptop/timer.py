@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .atomic import write_atomically
+
 STARTUP_STAGES = ("interpreter", "imports", "compile")
 CASE_STAGES = ("read", "preprocess", "encode", "decode", "postprocess", "write")
 COLUMNS = ("case", "status", "configuration", "boxes", "slices_encoded", *STARTUP_STAGES, *CASE_STAGES, "total")
@@ -58,7 +60,7 @@ def case_row(
 
 def append_rows(path: Path, rows: list[dict[str, str]]) -> None:
     """Adds rows to the CSV at `path` (with a header when the file is new) all or nothing: the grown file
-    is written beside it and renamed over it, so a full disk or a kill leaves the old file whole.
+    is written whole and renamed over it (`atomic.py`), so a full disk or a kill leaves the old file whole.
     A file with other columns (an older version's) keeps its own header; missing cells stay empty."""
     old = path.read_text() if path.exists() else ""
     fields = next(csv.reader(io.StringIO(old)), None) or list(COLUMNS)
@@ -67,13 +69,7 @@ def append_rows(path: Path, rows: list[dict[str, str]]) -> None:
     if not old:
         writer.writeheader()
     writer.writerows(rows)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", newline="") as f:
-            f.write(old + text.getvalue())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomically(path, (old + text.getvalue()).encode())
 
 
 def summary_line(row: dict[str, str]) -> str:
