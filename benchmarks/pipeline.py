@@ -149,7 +149,13 @@ def main() -> None:
     print(report)
 
 
+def _table_head(title: str, columns: list[str]) -> list[str]:
+    """A section heading, then the header and separator rows of its markdown table."""
+    return ["", f"## {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+
+
 def render(cases, variants, results, scores, stages) -> str:
+    ratio_keys = [k for k in variants if k != "a" and "a" in variants]
     lines = [
         "# Benchmarks",
         "",
@@ -158,23 +164,18 @@ def render(cases, variants, results, scores, stages) -> str:
         f"same {len(cases)} cases, one cold process (or container) per case, in one run.",
         "",
         "Variants: " + "; ".join(f"**{k}** {v[0]}" for k, v in variants.items()) + ".",
-        "",
-        "## Running time per case (median seconds per modality group)",
-        "",
-        "| group | cases | "
-        + " | ".join(variants)
-        + " | "
-        + " | ".join(f"{k}/a" for k in variants if k != "a" and "a" in variants)
-        + " |",
-        "|---|---|" + "---|" * (len(variants) + sum(1 for k in variants if k != "a" and "a" in variants)),
     ]
+    lines += _table_head(
+        "Running time per case (median seconds per modality group)",
+        ["group", "cases", *variants, *(f"{k}/a" for k in ratio_keys)],
+    )
     groups = sorted({modality_of(c) for c in cases})
     for group in groups + ["all 2D", "all 3D"]:
         members = [c for c in cases if modality_of(c) == group or group == f"all {c[:2]}"]
         if not members:  # e.g. "all 2D" when only 3D cases were chosen
             continue
         med = {k: statistics.median(results[k][c][0] for c in members) for k in variants}
-        ratios = [f"{med[k] / med['a']:.3f}" for k in variants if k != "a" and "a" in variants]
+        ratios = [f"{med[k] / med['a']:.3f}" for k in ratio_keys]
         lines.append(
             f"| {group} | {len(members)} | "
             + " | ".join(f"{med[k]:.2f}" for k in variants)
@@ -182,35 +183,20 @@ def render(cases, variants, results, scores, stages) -> str:
             + " | ".join(ratios)
             + " |"
         )
-    lines += [
-        "",
-        "## Per case (seconds; peak resident memory of the process in GiB)",
-        "",
-        "| case | " + " | ".join(f"{k} s | {k} GiB" for k in variants) + " |",
-        "|---|" + "---|---|" * len(variants),
-    ]
+    lines += _table_head(
+        "Per case (seconds; peak resident memory of the process in GiB)",
+        ["case", *(f"{k} {unit}" for k in variants for unit in ("s", "GiB"))],
+    )
     for c in cases:
         cells = [
             f"{results[k][c][0]:.2f} | " + ("—" if results[k][c][1] != results[k][c][1] else f"{results[k][c][1]:.2f}")
             for k in variants
         ]
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "## Efficiency timer: median seconds per stage",
-        "",
-        "| variant | " + " | ".join(STAGES) + " |",
-        "|---|" + "---|" * len(STAGES),
-    ]
+    lines += _table_head("Efficiency timer: median seconds per stage", ["variant", *STAGES])
     for k, med in stages.items():
         lines.append(f"| {k} | " + " | ".join(f"{med[s]:.3f}" for s in STAGES) + " |")
-    lines += [
-        "",
-        "## Accuracy against the ground truth (DSC / NSD, mean of group means)",
-        "",
-        "| group | " + " | ".join(variants) + " |",
-        "|---|" + "---|" * len(variants),
-    ]
+    lines += _table_head("Accuracy against the ground truth (DSC / NSD, mean of group means)", ["group", *variants])
     summaries = {k: {r.group: r for r in summarize((c, s.dsc, s.nsd) for c, s in scores[k].items())} for k in variants}
     for group in next(iter(summaries.values())):
         lines.append(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medsam_laptop.npz import NpzError, read_arrays, read_headers
+from medsam_laptop.npz import ArrayHeader, NpzError, read_arrays
 
 from . import leaderboard
 from .metrics import MetricOptions, case_scores
@@ -61,13 +61,15 @@ def read_segs(path: Path, shape: tuple[int, ...], max_bytes: int = DEFAULT_MAX_S
     """
     if not path.is_file():
         raise SegError("missing", "no seg file")
-    try:
-        header = read_headers(path, ["segs"], max_bytes=max_bytes)["segs"]
+
+    def check(_: str, header: ArrayHeader) -> None:
         if header.dtype.kind not in "biuf" or header.dtype.itemsize > 8:
             raise SegError("wrong-dtype", f"segs dtype {header.dtype}")
         if header.shape != tuple(shape):
             raise SegError("wrong-shape", f"segs shape {header.shape}, gts shape {tuple(shape)}")
-        return read_arrays(path, ["segs"], max_bytes=max_bytes)["segs"]
+
+    try:
+        return read_arrays(path, ["segs"], max_bytes=max_bytes, check=check)["segs"]
     except NpzError as error:
         raise SegError(STATUS_OF_NPZ_REASON.get(error.reason, "unreadable"), str(error)) from None
 

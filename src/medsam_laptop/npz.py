@@ -11,7 +11,7 @@ import math
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,14 +68,20 @@ def read_headers(path: Path, keys: Sequence[str], *, max_bytes: int) -> dict[str
         return {key: _checked_header(archive, members[key], key, max_bytes) for key in keys}
 
 
-def read_arrays(path: Path, keys: Sequence[str], *, max_bytes: int) -> dict[str, np.ndarray]:
+def read_arrays(
+    path: Path, keys: Sequence[str], *, max_bytes: int, check: Callable[[str, ArrayHeader], None] | None = None
+) -> dict[str, np.ndarray]:
     """The arrays ``keys`` of the npz file ``path``, all headers checked before any data is read.
 
     Arguments and errors as for ``read_headers``; truncated or corrupt data is an NpzError too.
+    ``check(key, header)``, if given, runs on every header before any data is read: the caller's own
+    checks (dtype, shape), whose exceptions pass through.
     """
     with _open_npz(path, keys) as (archive, members):
         for key in keys:
-            _checked_header(archive, members[key], key, max_bytes)
+            header = _checked_header(archive, members[key], key, max_bytes)
+            if check is not None:
+                check(key, header)
         arrays = {}
         for key in keys:
             with archive.open(members[key]) as stream:

@@ -71,25 +71,24 @@ class Configuration:
         return self.decoder
 
 
-def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
-    """The ISA flags of the first processor in /proc/cpuinfo (empty where it cannot be read)."""
+def _cpuinfo_field(name: str, cpuinfo: Path) -> str | None:
+    """The value of the first `name` line of /proc/cpuinfo (the first processor's), or None."""
     try:
         for line in cpuinfo.read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
-    try:
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith(name):
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return "unknown CPU"
+    return None
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
+    """The ISA flags of the first processor (empty where /proc/cpuinfo cannot be read)."""
+    return set((_cpuinfo_field("flags", cpuinfo) or "").split())
+
+
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    return _cpuinfo_field("model name", cpuinfo) or "unknown CPU"
 
 
 def cpu_class(capabilities: set[str], flags: set[str]) -> str:
