@@ -2,7 +2,9 @@
 
     python -m medsam_laptop.training distill  [--config CONFIG.json] [--resume CKPT] [overrides]
     python -m medsam_laptop.training finetune [--config CONFIG.json] [--resume CKPT] [overrides]
+    python -m medsam_laptop.training finetune-decoder [--config CONFIG.json] [--resume CKPT] [overrides]
     python -m medsam_laptop.training evaluate CKPT [-o OUT] [--limit N] [--baseline]
+    python -m medsam_laptop.training cache-features [--data-dir DATA] [--cache-dir CACHE] [--no-flips]
 
 Overrides: --steps, --batch-size, --device, --output-dir, --data-dir, --num-workers, --seed, and
 --set KEY=VALUE for any (dotted) config key, VALUE as JSON (e.g. --set loss.match_stages=true).
@@ -16,7 +18,13 @@ from ..evaluation_guard import EvaluationSetError
 from ..paths import evaluation_cases
 from .config import ConfigError, default_config, expand_path, load_config, parse_assignment
 
-STAGES = ("distill", "finetune")
+STAGE_HELP = {
+    "distill": "Swin-LiteMedSAM stage A",
+    "finetune": "Swin-LiteMedSAM stage B",
+    "finetune-decoder": "LiteMedSAM's mask decoder on the feature cache (encoder frozen)",
+}
+DEFAULT_DATA_DIR = "${MEDSAM_SHARED}/data/cvpr24-train"
+DEFAULT_CACHE_DIR = Path("build/features/litemedsam-f32")
 OVERRIDES = {  # option -> config key
     "steps": "steps",
     "batch_size": "batch_size",
@@ -31,8 +39,8 @@ OVERRIDES = {  # option -> config key
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m medsam_laptop.training", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for stage in STAGES:
-        p = commands.add_parser(stage, help=f"stage {'A' if stage == 'distill' else 'B'}")
+    for stage, help_text in STAGE_HELP.items():
+        p = commands.add_parser(stage, help=help_text)
         p.add_argument("--config", type=Path, default=default_config(stage), help="default: the packaged config")
         p.add_argument("--resume", type=Path, help="checkpoint to continue from (model, optimizer, step, RNG)")
         p.add_argument("--steps", type=int)
@@ -51,11 +59,34 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--limit", type=int, help="score only this many cases, spread over the set")
     ev.add_argument("--threads", type=int, default=0)
     ev.add_argument("--baseline", action="store_true", help="also score LiteMedSAM; report the shipping bar")
+    cache = commands.add_parser("cache-features", help="LiteMedSAM's f32 embeddings of the training items")
+    cache.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="imgs/ and gts/ (default: %(default)s)")
+    cache.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help="default: %(default)s")
+    cache.add_argument("--weights-dir", type=Path, help="the folder holding litemedsam/ (default: the bundled one)")
+    cache.add_argument("--no-flips", dest="flips", action="store_false", help="no left-right mirrored copies")
+    cache.add_argument("--cases", nargs="+", help="only these case files (default: every labelled case)")
+    cache.add_argument("--threads", type=int, default=0)
     return parser
+
+
+def cache_features(args: argparse.Namespace) -> int:
+    from ..paths import default_weights_dir
+    from .feature_cache import CacheError, build_cache
+
+    try:
+        data_dir = expand_path(args.data_dir)
+        weights = args.weights_dir or default_weights_dir()
+        build_cache(data_dir, args.cache_dir, weights, args.flips, args.cases, args.threads)
+    except (CacheError, EvaluationSetError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "cache-features":
+        return cache_features(args)
     if args.command == "evaluate":
         from .evaluate import evaluate
 
@@ -83,10 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     if config["stage"] != args.command:
         print(f"error: {args.config} is a {config['stage']} config, not {args.command}", file=sys.stderr)
         return 2
-    from . import distill, finetune
+    from . import decoder_finetune, distill, finetune
     from .loop import pick_device
 
-    stage = distill if args.command == "distill" else finetune
+    stage = {"distill": distill, "finetune": finetune, "finetune-decoder": decoder_finetune}[args.command]
     last = stage.run(config, pick_device(config["device"]), args.resume)
     print(last)
     return 0

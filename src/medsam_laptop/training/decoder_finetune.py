@@ -1,0 +1,117 @@
+"""LiteMedSAM's mask decoder fine-tuned on the feature cache, the encoder frozen (candidate (a) of issue 14).
+
+The model starts from a LiteMedSAM checkpoint ("official": the bundled weights); config["param_groups"]
+says which parts train. Each step decodes a batch of cached embeddings with the prompts inference would
+give (`cached_prompts.py`); loss: Dice + BCE + IoU-head regression. The cases of the cache are split by
+`validation` (fraction, seed) into training and validation cases. Every `keep_every` steps a checkpoint is
+kept; at the end, the starting weights and every kept checkpoint are scored on the validation items (mean
+over modality groups of the mean hard Dice at 256 x 256), OUTPUT/validation.csv lists the scores and
+OUTPUT/best.pth is the best of them. The evaluation set plays no part in that choice.
+"""
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..modeling import build_litemedsam
+from ..modeling.sam import LiteMedSAM
+from .cached_prompts import CachedPromptDataset, PropagationSampling, split_cases
+from .config import expand_path
+from .feature_cache import cached_items
+from .loop import Batch, StepLosses, fit, save_checkpoint
+from .losses import bce_loss, dice_loss, iou_regression_loss
+from .models import teacher_checkpoint
+
+
+def decoder_losses(model: LiteMedSAM, loss_config: dict) -> StepLosses:
+    def step_losses(batch: Batch) -> dict[str, torch.Tensor]:
+        logits, iou = model.decode(batch["embedding"], batch["box"])
+        logits, target = logits[:, 0], batch["mask"]
+        losses = {
+            "dice": dice_loss(logits, target).mean(),
+            "bce": bce_loss(logits, target).mean(),
+            "iou": iou_regression_loss(iou[:, 0], logits, target).mean(),
+        }
+        loss = sum(loss_config[f"{name}_weight"] * value for name, value in losses.items())
+        return {"loss": loss, **losses}
+
+    return step_losses
+
+
+def hard_dice(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Dice of (logits > 0) against a {0, 1} target: (B, H, W) -> (B,); 1 for two empty masks."""
+    pred, truth = (logits > 0).flatten(1), target.flatten(1) > 0.5
+    total = pred.sum(1) + truth.sum(1)
+    return torch.where(total > 0, 2 * (pred & truth).sum(1) / total.clamp(min=1), torch.ones_like(total).float())
+
+
+@torch.no_grad()
+def validation_scores(model: LiteMedSAM, dataset: CachedPromptDataset, batch_size: int = 16) -> dict[str, float]:
+    """Mean hard Dice per modality group over every item of `dataset` (one object each, its prompt drawn with
+    the item's index as seed: the same for every checkpoint), and "mean": the mean of the groups."""
+    model.eval()
+    per_group: dict[str, list[float]] = {}
+    for start in range(0, len(dataset), batch_size):
+        indices = range(start, min(start + batch_size, len(dataset)))
+        items = [dataset[(i, i)] for i in indices]
+        batch = {k: torch.from_numpy(np.stack([item[k] for item in items])) for k in items[0]}
+        logits, _ = model.decode(batch["embedding"], batch["box"])
+        for i, dice in zip(indices, hard_dice(logits[:, 0], batch["mask"]).tolist()):
+            per_group.setdefault(dataset.group(i), []).append(dice)
+    scores = {group: float(np.mean(values)) for group, values in sorted(per_group.items())}
+    return scores | {"mean": float(np.mean(list(scores.values())))}
+
+
+def select_checkpoint(model: LiteMedSAM, out: Path, validation: CachedPromptDataset) -> tuple[Path, list[dict]]:
+    """Scores every OUTPUT/step_*.pth (step 0: the starting weights) on `validation` with `model` as the
+    vessel; writes OUTPUT/validation.csv and copies the best to OUTPUT/best.pth, which it returns."""
+    rows = []
+    for path in sorted(out.glob("step_*.pth")):
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(checkpoint["model"], strict=True)
+        rows.append({"step": int(checkpoint["step"]), **validation_scores(model, validation)})
+    with open(out / "validation.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    best = max(rows, key=lambda row: row["mean"])
+    shutil.copyfile(out / f"step_{best['step']:06d}.pth", out / "best.pth")
+    return out / "best.pth", rows
+
+
+def datasets(config: dict) -> tuple[CachedPromptDataset, CachedPromptDataset]:
+    """(training items with flipped copies, validation items without) of the cached cases."""
+    cache_dir, data_dir = expand_path(config["cache_dir"]), expand_path(config["data_dir"])
+    names = sorted({item.case for item in cached_items(cache_dir)})
+    split = config["validation"]
+    training_cases, validation_cases = split_cases(names, split["fraction"], split["seed"])
+    prompts = config["prompts"]
+    sampling = PropagationSampling(prompts["imperfect"], prompts["max_radius"])
+    return (
+        CachedPromptDataset(cache_dir, data_dir, training_cases, sampling, flips=True),
+        CachedPromptDataset(cache_dir, data_dir, validation_cases, sampling, flips=False),
+    )
+
+
+def run(config: dict, device: torch.device, resume: Path | None) -> Path:
+    """Fine-tunes from a config (see configs/finetune-decoder.json); returns the path of best.pth."""
+    training, validation = datasets(config)
+    torch.manual_seed(config["seed"])
+    model = build_litemedsam(teacher_checkpoint(config["checkpoint"]))
+    out = Path(config["output_dir"])
+    out.mkdir(parents=True, exist_ok=True)
+    split = {"training": sorted({i.case for i in training.items})}
+    split["validation"] = sorted({i.case for i in validation.items})
+    (out / "split.json").write_text(json.dumps(split, indent=1) + "\n")
+    initial = out / "step_000000.pth"
+    if not initial.is_file():
+        save_checkpoint(initial, model, torch.optim.AdamW(model.parameters()), 0, 0, config)
+    fit("finetune-decoder", model, training, decoder_losses(model, config["loss"]), config, device, resume)
+    best, rows = select_checkpoint(model.cpu(), out, validation)
+    for row in rows:
+        print(f"step {row['step']}: validation mean Dice {row['mean']:.4f}")
+    return best

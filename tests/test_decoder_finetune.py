@@ -1,0 +1,215 @@
+"""The frozen-encoder stage (issue 14): the feature cache, the inference-like prompts drawn on it, and
+`finetune-decoder` on three real training cases (two ultrasound images and a 25-slice MR volume whose
+box spans 15 slices)."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import SHARED, require, require_torch
+
+torch = require_torch()
+
+from medsam_laptop.engine import OpenVINOEngine  # noqa: E402
+from medsam_laptop.paths import default_weights_dir  # noqa: E402
+from medsam_laptop.training.cached_prompts import (  # noqa: E402
+    CachedPromptDataset,
+    PropagationSampling,
+    case_labels,
+    item_prompt,
+    middle_slice,
+    perturb_mask,
+    split_cases,
+)
+from medsam_laptop.training.cli import main as training_main  # noqa: E402
+from medsam_laptop.training.config import default_config, load_config  # noqa: E402
+from medsam_laptop.training.decoder_finetune import run  # noqa: E402
+from medsam_laptop.training.feature_cache import (  # noqa: E402
+    CacheError,
+    CacheItem,
+    build_cache,
+    cached_items,
+    item_image,
+    load_embedding,
+)
+from medsam_laptop.training.targets import model_mask, tight_box  # noqa: E402
+from medsam_laptop.transforms import box_to_model, model_input, prior_box  # noqa: E402
+
+TRAIN = SHARED / "data" / "cvpr24-train"
+CASE_2D = "2DBox_US_stubus_17.npz"
+CASE_3D = "3DBox_MR_ibsi-sts_STS025.npz"
+OTHER_2D = "2DBox_US_stubus_18.npz"
+CASES = (CASE_2D, OTHER_2D, CASE_3D)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    """A training folder of symlinks to the three cases."""
+    require((TRAIN / "imgs" / CASE_3D).is_file(), f"the training cases {TRAIN} (set MEDSAM_SHARED)")
+    root = tmp_path_factory.mktemp("data")
+    for sub in ("imgs", "gts"):
+        (root / sub).mkdir()
+        for name in CASES:
+            (root / sub / name).symlink_to(TRAIN / sub / name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def cache(data_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("cache") / "litemedsam-f32"
+    build_cache(data_dir, out, default_weights_dir(), flips=True, threads=2)
+    return out
+
+
+# --- the cache ----------------------------------------------------------------------------------------
+
+
+def test_cache_is_complete(cache, data_dir):
+    items = cached_items(cache)
+    boxes = case_labels(data_dir, CASE_3D)[0]
+    slices = list(range(int(boxes[0, 2]), int(boxes[0, 5]) + 1))
+    originals = [CacheItem(n, None, False) for n in (CASE_2D, OTHER_2D)] + [
+        CacheItem(CASE_3D, z, False) for z in slices
+    ]
+    assert items == originals + [CacheItem(i.case, i.slice, True) for i in originals]
+    for item in items:
+        embedding = np.load(cache / item.relative_path())
+        assert embedding.dtype == np.float16 and embedding.shape == (256, 64, 64)
+
+
+@pytest.mark.parametrize("item", [CacheItem(CASE_3D, 12, False), CacheItem(CASE_2D, None, True)], ids=str)
+def test_cached_embedding_is_the_encoders_output(cache, data_dir, item):
+    engine = OpenVINOEngine(default_weights_dir() / "litemedsam", "f32", threads=2)
+    expected = engine.encode(model_input(item_image(data_dir, item)))[0]
+    cached = load_embedding(cache, item)
+    assert np.abs(cached - expected).max() <= 2e-3 * np.abs(expected).max()  # float16 rounding only
+    if item.flip:  # the mirrored image's own encoding, not the original's
+        original = load_embedding(cache, CacheItem(item.case, item.slice, False))
+        assert np.abs(original - cached).max() > 0.1
+
+
+def test_cache_resumes_with_only_the_missing_items(cache, data_dir, capsys):
+    victim = cache / CacheItem(CASE_3D, 7, True).relative_path()
+    before = {p: p.stat().st_mtime_ns for p in cache.rglob("*.npy") if p != victim}
+    victim.unlink()
+    build_cache(data_dir, cache, default_weights_dir(), flips=True, threads=2)
+    assert "1 to encode" in capsys.readouterr().err
+    assert victim.is_file()
+    assert before == {p: p.stat().st_mtime_ns for p in cache.rglob("*.npy") if p != victim}
+
+
+def test_cache_of_other_settings_is_refused(cache, data_dir):
+    with pytest.raises(CacheError, match="other settings"):
+        build_cache(data_dir, cache, default_weights_dir(), flips=False)
+
+
+def test_cache_command_refuses_the_evaluation_set(tmp_path, capsys):
+    evaluation = SHARED / "data" / "cvpr24-format"
+    require(evaluation.is_dir(), f"the evaluation cases {evaluation}")
+    assert training_main(["cache-features", "--data-dir", str(evaluation), "--cache-dir", str(tmp_path)]) == 2
+    assert "evaluation" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+# --- prompts --------------------------------------------------------------------------------------------
+
+
+def test_2d_prompt_is_the_challenge_box_mirrored_with_the_image(data_dir):
+    boxes, gts = case_labels(data_dir, CASE_2D)
+    for flip in (False, True):
+        box, target = item_prompt(
+            CacheItem(CASE_2D, None, flip), boxes, gts, PropagationSampling(), np.random.default_rng(0)
+        )
+        labels = gts[:, ::-1] if flip else gts
+        assert np.array_equal(box, box_to_model(tight_box(labels == 1)[None], *gts.shape)[0])
+        assert np.array_equal(target, model_mask(labels == 1))
+
+
+def test_3d_prompts_follow_the_propagation(data_dir):
+    boxes, gts = case_labels(data_dir, CASE_3D)
+    z_min, z_max = int(boxes[0, 2]), int(boxes[0, 5])
+    middle = middle_slice(z_min, z_max)
+    exact = PropagationSampling(imperfect=0.0)
+    own = box_to_model(boxes[:1, [0, 1, 3, 4]], *gts.shape[1:])[0]
+    rng = np.random.default_rng(0)
+    assert np.array_equal(item_prompt(CacheItem(CASE_3D, middle, False), boxes, gts, exact, rng)[0], own)
+    for z, neighbour in ((middle + 2, middle + 1), (middle - 2, middle - 1)):  # toward the middle slice
+        box, target = item_prompt(CacheItem(CASE_3D, z, False), boxes, gts, exact, rng)
+        assert np.array_equal(box, prior_box(gts[neighbour] == 1, 1))
+        assert np.array_equal(target, model_mask(gts[z] == 1))
+    exact_box = prior_box(gts[middle + 1] == 1, 1)
+    sizes = set()
+    for _ in range(20):
+        box = item_prompt(CacheItem(CASE_3D, middle + 2, False), boxes, gts, PropagationSampling(1.0, 3), rng)[0]
+        sizes.add(np.sign((box[2:] - box[:2]).sum() - (exact_box[2:] - exact_box[:2]).sum()))
+    assert sizes == {-1, 1}  # dilated and eroded neighbours: larger and smaller boxes, never the exact one
+
+
+def test_perturbation_dilates_and_erodes():
+    mask = np.zeros((512, 512), bool)
+    mask[200:300, 200:300] = True
+    assert perturb_mask(mask, 2).sum() > mask.sum() > perturb_mask(mask, -2).sum()
+    assert perturb_mask(mask, 2)[196, 250] and not perturb_mask(mask, 2)[190, 250]  # 2 px of 256-space = 4 px
+
+
+def test_split_is_by_case_stratified_and_seeded():
+    names = [f"2DBox_US_{i}.npz" for i in range(20)] + [f"3DBox_CT_{i}.npz" for i in range(10)] + ["3DBox_MR_0.npz"]
+    training, validation = split_cases(names, 0.2, seed=0)
+    assert sorted(training + validation) == sorted(names) and not set(training) & set(validation)
+    assert [sum(n.startswith(g) for n in validation) for g in ("2DBox_US", "3DBox_CT", "3DBox_MR")] == [4, 2, 0]
+    assert split_cases(names, 0.2, seed=0) == (training, validation)
+    assert split_cases(names, 0.2, seed=1) != (training, validation)
+
+
+def test_dataset_refuses_an_incomplete_cache(cache, data_dir, tmp_path):
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    (partial / "cache.json").write_text((cache / "cache.json").read_text())
+    with pytest.raises(CacheError, match="lacks"):
+        CachedPromptDataset(partial, data_dir, [CASE_2D], PropagationSampling())
+
+
+# --- fine-tuning ------------------------------------------------------------------------------------------
+
+
+def _config(cache: Path, data_dir: Path, out: Path, **keys) -> dict:
+    overrides = {"cache_dir": str(cache), "data_dir": str(data_dir), "output_dir": str(out), "device": "cpu"}
+    overrides |= {"num_workers": 0, "batch_size": 2, "save_every": 1, "keep_every": 2, "validation.fraction": 0.5}
+    return load_config(default_config("finetune-decoder"), overrides | keys)
+
+
+@pytest.fixture(scope="module")
+def finetuned(cache, data_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("finetuned")
+    torch.set_num_threads(2)
+    run(_config(cache, data_dir, out, steps=4), torch.device("cpu"), None)
+    return out
+
+
+def test_finetune_trains_the_decoder_only_and_selects_on_validation(finetuned):
+    start = torch.load(finetuned / "step_000000.pth", weights_only=True)["model"]
+    last = torch.load(finetuned / "last.pth", weights_only=True)["model"]
+    changed = {k for k in start if not torch.equal(start[k], last[k])}
+    assert changed and all(k.startswith("mask_decoder.") for k in changed)
+    split = json.loads((finetuned / "split.json").read_text())  # one of the two US cases; MR alone in its group
+    assert len(split["validation"]) == 1 and split["validation"][0] in (CASE_2D, OTHER_2D)
+    assert sorted(split["training"] + split["validation"]) == sorted(CASES)
+    with open(finetuned / "validation.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == [0, 2, 4]
+    best = max(rows, key=lambda r: float(r["mean"]))
+    chosen = torch.load(finetuned / "best.pth", weights_only=True)
+    assert chosen["step"] == int(best["step"])
+
+
+def test_resumed_finetune_sees_the_batches_of_an_uninterrupted_one(finetuned, cache, data_dir, tmp_path):
+    torch.set_num_threads(2)
+    run(_config(cache, data_dir, tmp_path, steps=4), torch.device("cpu"), finetuned / "step_000002.pth")
+    with open(tmp_path / "log.csv", newline="") as f:
+        assert [int(row["step"]) for row in csv.DictReader(f)] == [3, 4]
+    resumed = torch.load(tmp_path / "last.pth", weights_only=True)["model"]
+    uninterrupted = torch.load(finetuned / "last.pth", weights_only=True)["model"]
+    assert all(torch.equal(resumed[k], uninterrupted[k]) for k in uninterrupted)
