@@ -32,7 +32,7 @@ class PropagationSampling:
 
 
 def modality_group(case: str) -> str:
-    """ "3DBox_CT_ibsi-sts_STS018.npz" -> "3DBox_CT", the leaderboard's group."""
+    """The leaderboard's group of a case: 3DBox_CT_ibsi-sts_STS018.npz -> 3DBox_CT."""
     return "_".join(case.split("_")[:2])
 
 

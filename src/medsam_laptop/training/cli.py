@@ -3,7 +3,7 @@
     python -m medsam_laptop.training distill  [--config CONFIG.json] [--resume CKPT] [overrides]
     python -m medsam_laptop.training finetune [--config CONFIG.json] [--resume CKPT] [overrides]
     python -m medsam_laptop.training finetune-decoder [--config CONFIG.json] [--resume CKPT] [overrides]
-    python -m medsam_laptop.training evaluate CKPT [-o OUT] [--limit N] [--baseline]
+    python -m medsam_laptop.training evaluate CKPT [-o OUT] [--limit N] [--baseline] [--model M] [--precision P]
     python -m medsam_laptop.training cache-features [--data-dir DATA] [--cache-dir CACHE] [--no-flips]
 
 Overrides: --steps, --batch-size, --device, --output-dir, --data-dir, --num-workers, --seed, and
@@ -59,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--limit", type=int, help="score only this many cases, spread over the set")
     ev.add_argument("--threads", type=int, default=0)
     ev.add_argument("--baseline", action="store_true", help="also score LiteMedSAM; report the shipping bar")
+    ev.add_argument(
+        "--model",
+        choices=("swin-litemedsam", "litemedsam"),
+        default="swin-litemedsam",
+        help="the checkpoint's architecture (litemedsam: e.g. a finetune-decoder checkpoint)",
+    )
+    ev.add_argument("--precision", default="f32", help="of both models (default: %(default)s)")
     cache = commands.add_parser("cache-features", help="LiteMedSAM's f32 embeddings of the training items")
     cache.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="imgs/ and gts/ (default: %(default)s)")
     cache.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help="default: %(default)s")
@@ -93,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         out = args.output or Path("build/training/evaluate") / args.checkpoint.stem
         cases = expand_path(args.cases_dir) if args.cases_dir else evaluation_cases()
         try:
-            result = evaluate(args.checkpoint, out, cases, args.limit, args.threads, args.baseline)
+            result = evaluate(
+                args.checkpoint, out, cases, args.limit, args.threads, args.baseline, args.model, args.precision
+            )
         except RuntimeError as err:
             print(f"error: {err}", file=sys.stderr)
             return 1

@@ -1,11 +1,13 @@
 """The final check of a trained checkpoint: export it, segment evaluation cases, score them.
 
-Each step is the project's own command line, run as a subprocess:
-`python -m medsam_laptop import-checkpoint` (OpenVINO IR under OUT/weights), `python -m medsam_laptop
-predict --model swin-litemedsam`, `python -m evaluation compute-metrics`; with `baseline`, LiteMedSAM's
-bundled IR is scored on the same cases. OUT/evaluation.json holds each model's leaderboard average
-(the mean of the modality groups' mean DSC and NSD) and seconds per case and, with a baseline, the
-shipping rule's verdict (`shipping.py`: default, selectable or no, with the reasons).
+Each step is the project's own command line, run as a subprocess: the export to OpenVINO IR under
+OUT/weights (`python -m medsam_laptop import-checkpoint` for a Swin-LiteMedSAM checkpoint, `export
+--checkpoint` for a LiteMedSAM one), `python -m medsam_laptop predict` at one precision,
+`python -m evaluation compute-metrics`; with `baseline`, LiteMedSAM's bundled IR is scored on the same
+cases at the same precision. OUT/evaluation.json holds each model's leaderboard average (the mean of the
+modality groups' mean DSC and NSD) and seconds per case and, with a baseline, the shipping rule's verdict
+(`shipping.py`: default, selectable or no, with the reasons). Segmentations and metrics are under
+OUT/segs/<label> and OUT/metrics/<label>, label "candidate" or "litemedsam".
 """
 
 import csv
@@ -55,12 +57,15 @@ def leaderboard_average(summary_csv: Path) -> dict[str, float]:
     return {"dsc": float(row["dsc"]), "nsd": float(row["nsd"])}
 
 
-def score(model: str, weights_dir: Path, inputs: Path, gts: Path, out: Path, threads: int) -> dict[str, float]:
-    """Segments `inputs` with `model` into OUT/segs/MODEL, scores into OUT/metrics/MODEL; returns
+def score(
+    label: str, model: str, weights_dir: Path, inputs: Path, gts: Path, out: Path, precision: str, threads: int
+) -> dict[str, float]:
+    """Segments `inputs` with `model` into OUT/segs/LABEL, scores into OUT/metrics/LABEL; returns
     the leaderboard average and the mean time per case {"dsc", "nsd", "seconds"}."""
-    segs, metrics = out / "segs" / model, out / "metrics" / model
+    segs, metrics = out / "segs" / label, out / "metrics" / label
     predict = ["medsam_laptop", "predict", "-i", str(inputs), "-o", str(segs), "--model", model]
-    predict += ["--weights-dir", str(weights_dir)] + (["--threads", str(threads)] if threads else [])
+    predict += ["--weights-dir", str(weights_dir), "--precision", precision]
+    predict += ["--threads", str(threads)] if threads else []
     if run_step(predict) not in (0, 1):  # 1: some case failed, which scores 0 below
         raise RuntimeError(f"predict with {model} could not run")
     scoring = ["evaluation", "compute-metrics", "-s", str(segs), "-g", str(gts), "-o", str(metrics), "-q"]
@@ -69,21 +74,38 @@ def score(model: str, weights_dir: Path, inputs: Path, gts: Path, out: Path, thr
     return leaderboard_average(metrics / "summary.csv") | {"seconds": seconds_per_case(segs / "efficiency_timer.csv")}
 
 
-def evaluate(checkpoint: Path, out: Path, cases_dir: Path, limit: int | None, threads: int, baseline: bool) -> dict:
-    """Exports, segments and scores; writes and returns OUT/evaluation.json's content."""
+EXPORT_COMMANDS = {  # architecture of the checkpoint -> the command that writes its IR into a weights folder
+    "swin-litemedsam": lambda checkpoint: ["import-checkpoint", str(checkpoint)],
+    "litemedsam": lambda checkpoint: ["export", "--model", "litemedsam", "--checkpoint", str(checkpoint)],
+}
+
+
+def evaluate(
+    checkpoint: Path,
+    out: Path,
+    cases_dir: Path,
+    limit: int | None,
+    threads: int,
+    baseline: bool,
+    model: str = "swin-litemedsam",
+    precision: str = "f32",
+) -> dict:
+    """Exports a `model` checkpoint, segments and scores at `precision`; writes and returns
+    OUT/evaluation.json's content."""
     checkpoint, out = checkpoint.resolve(), out.resolve()  # the steps run in another working directory
     out.mkdir(parents=True, exist_ok=True)
     weights = out / "weights"
-    if run_step(["medsam_laptop", "import-checkpoint", str(checkpoint), "--weights-dir", str(weights)]):
-        raise RuntimeError(f"import-checkpoint could not export {checkpoint}")
+    if run_step(["medsam_laptop", *EXPORT_COMMANDS[model](checkpoint), "--weights-dir", str(weights)]):
+        raise RuntimeError(f"could not export {checkpoint} as {model}")
     names = select_cases(cases_dir, limit)
     inputs, gts = link_cases(cases_dir, names, out)
-    result: dict = {"checkpoint": str(checkpoint), "cases": names}
-    result["swin-litemedsam"] = score("swin-litemedsam", weights, inputs, gts, out, threads)
+    result: dict = {"checkpoint": str(checkpoint), "model": model, "precision": precision, "cases": names}
+    result["candidate"] = score("candidate", model, weights, inputs, gts, out, precision, threads)
     if baseline:
-        result["litemedsam"] = score("litemedsam", default_weights_dir(), inputs, gts, out, threads)
-        summaries = [read_summary(out / "metrics" / m / "summary.csv") for m in ("litemedsam", "swin-litemedsam")]
-        verdict = decide(*summaries, result["litemedsam"]["seconds"], result["swin-litemedsam"]["seconds"])
+        official = default_weights_dir()
+        result["litemedsam"] = score("litemedsam", "litemedsam", official, inputs, gts, out, precision, threads)
+        summaries = [read_summary(out / "metrics" / m / "summary.csv") for m in ("litemedsam", "candidate")]
+        verdict = decide(*summaries, result["litemedsam"]["seconds"], result["candidate"]["seconds"])
         result["ship"] = {"decision": verdict.decision, "reasons": list(verdict.reasons)}
     (out / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
