@@ -4,6 +4,7 @@
     python -m medsam_laptop.training finetune [--config CONFIG.json] [--resume CKPT] [overrides]
     python -m medsam_laptop.training finetune-decoder [--config CONFIG.json] [--resume CKPT] [overrides]
     python -m medsam_laptop.training evaluate CKPT [-o OUT] [--limit N] [--baseline] [--model M] [--precision P]
+    python -m medsam_laptop.training gpu-recipe [--config CONFIG.json] [--budget-seconds S] [--device D] [...]
     python -m medsam_laptop.training cache-features [--data-dir DATA] [--cache-dir CACHE] [--no-flips]
 
 Overrides: --steps, --batch-size, --device, --output-dir, --data-dir, --num-workers, --seed, and
@@ -73,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     cache.add_argument("--no-flips", dest="flips", action="store_false", help="no left-right mirrored copies")
     cache.add_argument("--cases", nargs="+", help="only these case files (default: every labelled case)")
     cache.add_argument("--threads", type=int, default=0)
+    from .recipe import add_recipe_parser  # torch, like every stage
+
+    add_recipe_parser(commands)
     return parser
 
 
@@ -94,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "cache-features":
         return cache_features(args)
+    if args.command == "gpu-recipe":
+        from .recipe import recipe_main
+
+        return recipe_main(args)
     if args.command == "evaluate":
         from .evaluate import evaluate
 

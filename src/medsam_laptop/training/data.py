@@ -1,4 +1,6 @@
-"""The training set as (case, slice) items: every 2D case once, every slice of every 3D volume.
+"""The training set as (case, slice) items: every 2D case once, every slice of every 3D volume, and with
+`flips` a mirrored copy of each after them (image and labels mirrored left to right before preprocessing,
+so the padding stays at the right as at inference: not the original's model input mirrored).
 
 Cases are DATA/imgs/*.npz (read with `cases.read_case`), ground truth DATA/gts/<same name> where present.
 A 3D slice (H, W) is replicated to three channels by `transforms.model_input`, as at inference.
@@ -6,7 +8,7 @@ Items are fetched as dataset[(index, seed)]: all randomness of an item (augmenta
 prompts) comes from `seed`, so a batch is the same in any worker and after a resume.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -28,6 +30,7 @@ CASE_CACHE = 64  # decoded cases kept per process (a 3D volume serves all its sl
 class Item:
     case: str  # file name under imgs/
     slice: int | None  # 3D: slice index; 2D: None
+    flip: bool = False  # mirrored left to right
 
 
 def volume_depth(path: Path) -> int:
@@ -35,15 +38,16 @@ def volume_depth(path: Path) -> int:
     return read_headers(path, ["imgs"], max_bytes=MAX_IMAGE_BYTES)["imgs"].shape[0]
 
 
-def index_items(data_dir: Path) -> list[Item]:
-    """Items of DATA/imgs/*.npz in file-name order, each 3D case's slices in order."""
+def index_items(data_dir: Path, flips: bool = False) -> list[Item]:
+    """Items of DATA/imgs/*.npz in file-name order, each 3D case's slices in order; with `flips`, the
+    mirrored copies follow in the same order."""
     items = []
     for path in sorted((data_dir / "imgs").glob("*.npz")):
         if is_3d_name(path.name):
             items.extend(Item(path.name, z) for z in range(volume_depth(path)))
         else:
             items.append(Item(path.name, None))
-    return items
+    return items + [replace(item, flip=True) for item in items] if flips else items
 
 
 @lru_cache(maxsize=CASE_CACHE)
@@ -60,21 +64,30 @@ def load_case(data_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray | None]
 class SliceDataset(Dataset):
     """Base: the item list and the augmented uint8 image (H, W, 3) or (H, W) and label map (H, W) of an item."""
 
-    def __init__(self, data_dir: Path, augmentation: Augmentation) -> None:
+    def __init__(self, data_dir: Path, augmentation: Augmentation, flips: bool = False) -> None:
         self.data_dir = check_not_evaluation_set(Path(data_dir), "train")
-        self.items = index_items(self.data_dir)
+        self.items = index_items(self.data_dir, flips)
         if not self.items:
             raise FileNotFoundError(f"no cases under {self.data_dir / 'imgs'}")
         self.augmentation = augmentation
+        self.held: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
 
     def __len__(self) -> int:
         return len(self.items)
 
+    def hold_in_memory(self) -> None:
+        """Decodes every case once and keeps it, past `load_case`'s cache (forked DataLoader workers share it)."""
+        for name in dict.fromkeys(item.case for item in self.items):
+            self.held[name] = load_case.__wrapped__(self.data_dir, name)
+
     def slice_of(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
         item = self.items[index]
-        image, labels = load_case(self.data_dir, item.case)
+        image, labels = self.held[item.case] if item.case in self.held else load_case(self.data_dir, item.case)
         if item.slice is not None:
             image, labels = image[item.slice], None if labels is None else labels[item.slice]
+        if item.flip:
+            image = np.ascontiguousarray(image[:, ::-1])
+            labels = None if labels is None else np.ascontiguousarray(labels[:, ::-1])
         return augment(image, labels, self.augmentation, rng)
 
 
@@ -101,11 +114,14 @@ class PromptDataset(SliceDataset):
 
     image (3, 256, 256) float32; box (4,) float32 in 256-space; points (4, 2) float32; scribble
     (1, 256, 256) float32 (zeros when with_prompts is False); with_prompts bool; mask (256, 256)
-    float32 target (zeros when labelled is False: the teacher fills it in); labelled bool.
+    float32 target (zeros when labelled is False: the teacher fills it in); labelled bool; index int
+    (the item's, for looking up what was computed per item beforehand).
     """
 
-    def __init__(self, data_dir: Path, augmentation: Augmentation, sampling: PromptSampling) -> None:
-        super().__init__(data_dir, augmentation)
+    def __init__(
+        self, data_dir: Path, augmentation: Augmentation, sampling: PromptSampling, flips: bool = False
+    ) -> None:
+        super().__init__(data_dir, augmentation, flips)
         self.sampling = sampling
 
     def __getitem__(self, key: tuple[int, int]) -> dict[str, np.ndarray | bool]:
@@ -139,4 +155,18 @@ class PromptDataset(SliceDataset):
             "with_prompts": with_prompts,
             "mask": target,
             "labelled": bool(len(present)),
+            "index": index,
         }
+
+
+class IndexDataset(Dataset):
+    """dataset[(index, seed)] -> {"index": index}, for n items whose data already lie on the device."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, int]:
+        return {"index": key[0]}

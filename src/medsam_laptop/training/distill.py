@@ -1,4 +1,5 @@
-"""Stage A: the Swin encoder learns LiteMedSAM's TinyViT image embedding (teacher run online).
+"""Stage A: the Swin encoder learns LiteMedSAM's TinyViT image embedding (teacher run online, or its
+outputs computed once per input beforehand: `teacher_outputs`, `cached_distill_losses`).
 
 Loss: MSE between the student's and the teacher's (B, 256, 64, 64) embeddings, plus, when
 loss.match_stages is on, the MSE between the four stage outputs, whose shapes agree in both encoders:
@@ -37,20 +38,63 @@ def teacher_features(encoder: nn.Module, image: torch.Tensor) -> tuple[torch.Ten
     return embedding, stages
 
 
+def feature_losses(
+    student: nn.Module, image: torch.Tensor, t_embedding: torch.Tensor, t_stages: list[torch.Tensor], loss_config: dict
+) -> dict[str, torch.Tensor]:
+    """The student on image (B, 3, 256, 256) against the teacher's outputs -> {"loss", "embedding"[, "stages"]}."""
+    s_embedding, s_stages = student(image)
+    losses = {"embedding": feature_mse(s_embedding, t_embedding)}
+    loss = loss_config["embedding_weight"] * losses["embedding"]
+    if loss_config["match_stages"]:
+        losses["stages"] = torch.stack([feature_mse(s, t) for s, t in zip(s_stages, t_stages)]).mean()
+        loss = loss + loss_config["stage_weight"] * losses["stages"]
+    return {"loss": loss, **losses}
+
+
 def distill_losses(student: nn.Module, teacher: nn.Module, loss_config: dict) -> StepLosses:
     """The step function of stage A: batch {"image": (B, 3, 256, 256)} -> {"loss", "embedding"[, "stages"]}."""
 
     def step_losses(batch: Batch) -> dict[str, torch.Tensor]:
-        image = batch["image"]
         with torch.no_grad():
-            t_embedding, t_stages = teacher_features(teacher, image)
-        s_embedding, s_stages = student(image)
-        losses = {"embedding": feature_mse(s_embedding, t_embedding)}
-        loss = loss_config["embedding_weight"] * losses["embedding"]
-        if loss_config["match_stages"]:
-            losses["stages"] = torch.stack([feature_mse(s, t) for s, t in zip(s_stages, t_stages)]).mean()
-            loss = loss + loss_config["stage_weight"] * losses["stages"]
-        return {"loss": loss, **losses}
+            t_embedding, t_stages = teacher_features(teacher, batch["image"])
+        return feature_losses(student, batch["image"], t_embedding, t_stages, loss_config)
+
+    return step_losses
+
+
+@torch.no_grad()
+def teacher_outputs(
+    teacher: nn.Module, inputs: torch.Tensor, batch_size: int, stages: bool, dtype: torch.dtype
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The teacher once over inputs (N, 3, 256, 256) on its device, in batches -> its embeddings (N, 256,
+    64, 64) and, with `stages`, its four stage outputs (N, C, r, r) (else []), kept on the device in `dtype`.
+    Runs under the caller's autocast."""
+    embeddings = torch.empty((len(inputs), 256, 64, 64), dtype=dtype, device=inputs.device)
+    kept: list[torch.Tensor] = []
+    for begin in range(0, len(inputs), batch_size):
+        rows = slice(begin, begin + batch_size)
+        embedding, outputs = teacher_features(teacher, inputs[rows])
+        embeddings[rows] = embedding
+        if stages and not kept:
+            kept = [torch.empty((len(inputs), *o.shape[1:]), dtype=dtype, device=inputs.device) for o in outputs]
+        for store, output in zip(kept, outputs):
+            store[rows] = output
+    return embeddings, kept
+
+
+def cached_distill_losses(
+    student: nn.Module,
+    inputs: torch.Tensor,
+    t_embeddings: torch.Tensor,
+    t_stages: list[torch.Tensor],
+    loss_config: dict,
+) -> StepLosses:
+    """The step function of stage A on inputs and teacher outputs computed beforehand (`teacher_outputs`):
+    batch {"index": (B,) int64} -> {"loss", "embedding"[, "stages"]}; the teacher does not run."""
+
+    def step_losses(batch: Batch) -> dict[str, torch.Tensor]:
+        rows = batch["index"]
+        return feature_losses(student, inputs[rows], t_embeddings[rows], [s[rows] for s in t_stages], loss_config)
 
     return step_losses
 

@@ -2,8 +2,9 @@
 
 Encoder from stage A, prompt encoder and shared decoder from LiteMedSAM; config["param_groups"] says
 what trains. Targets: the ground-truth object where the slice has labels, else the LiteMedSAM teacher's
-mask (logits > 0) for the item's random box. Loss per prompt: Dice + BCE + IoU-head regression,
-weighted by loss.pseudo_label_weight for teacher targets.
+mask (logits > 0) for the item's random box, from its encoder run online or from its embeddings computed
+once per item beforehand. Loss per prompt: Dice + BCE + IoU-head regression, weighted by
+loss.pseudo_label_weight for teacher targets.
 """
 
 from pathlib import Path
@@ -20,9 +21,9 @@ from .models import build_student, load_teacher
 
 
 @torch.no_grad()
-def pseudo_labels(teacher: LiteMedSAM, image: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
-    """image (B, 3, 256, 256), boxes (B, 4) in 256-space -> the teacher's masks (B, 256, 256) float {0, 1}."""
-    logits, _ = teacher.decode(teacher.encode(image), boxes)
+def pseudo_labels(teacher: LiteMedSAM, embedding: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """The teacher's embeddings (B, 256, 64, 64), boxes (B, 4) in 256-space -> its masks (B, 256, 256) float {0, 1}."""
+    logits, _ = teacher.decode(embedding, boxes)
     return (logits[:, 0] > 0).float()
 
 
@@ -50,15 +51,27 @@ def decode_batch(model: SwinLiteMedSAM, batch: Batch) -> tuple[torch.Tensor, tor
     return logits, iou
 
 
-def finetune_losses(model: SwinLiteMedSAM, teacher: LiteMedSAM, loss_config: dict) -> StepLosses:
-    """The step function of stage B: a PromptDataset batch -> {"loss", "dice", "bce", "iou", "pseudo"}."""
+def finetune_losses(
+    model: SwinLiteMedSAM, teacher: LiteMedSAM, loss_config: dict, t_embeddings: torch.Tensor | None = None
+) -> StepLosses:
+    """The step function of stage B: a PromptDataset batch -> {"loss", "dice", "bce", "iou", "pseudo"}.
+
+    With t_embeddings (N, 256, 64, 64), the teacher's embeddings of the dataset's N items (`batch["index"]`),
+    pseudo-labels run only the teacher's decoder."""
+
+    def teacher_embedding(batch: Batch, rows: torch.Tensor) -> torch.Tensor:
+        if t_embeddings is None:
+            with torch.no_grad():
+                return teacher.encode(batch["image"][rows])
+        return t_embeddings[batch["index"][rows]]
 
     def step_losses(batch: Batch) -> dict[str, torch.Tensor]:
         labelled = batch["labelled"]
         target = batch["mask"]
         if not labelled.all():
             rows = (~labelled).nonzero()[:, 0]
-            target = target.index_put((rows,), pseudo_labels(teacher, batch["image"][rows], batch["box"][rows]))
+            masks = pseudo_labels(teacher, teacher_embedding(batch, rows), batch["box"][rows])
+            target = target.index_put((rows,), masks)
         logits, iou = decode_batch(model, batch)
         weight = torch.where(labelled, 1.0, loss_config["pseudo_label_weight"])
         weight = weight / weight.sum()

@@ -23,6 +23,7 @@ from .config import ConfigError
 
 Batch = dict[str, torch.Tensor]
 StepLosses = Callable[[Batch], dict[str, torch.Tensor]]  # batch -> named scalar losses, "loss" is optimised
+StepPlan = Callable[[int], int]  # called after each step: step -> the run's step count from then on
 
 
 def pick_device(name: str) -> torch.device:
@@ -179,10 +180,16 @@ def fit(
     config: dict,
     device: torch.device,
     resume: Path | None,
+    plan: StepPlan | None = None,
 ) -> Path:
     """Trains the parameter groups of config["param_groups"] for config["steps"] steps with AdamW;
     writes OUTPUT/last.pth every `save_every` steps and at the end (and step_NNNNNN.pth every
-    `keep_every` steps when > 0), and OUTPUT/log.csv every step. Returns the path of last.pth."""
+    `keep_every` steps when > 0), and OUTPUT/log.csv every step. Returns the path of last.pth.
+
+    With `plan`, config["steps"] is an upper bound and the plan's answer after each step is the step
+    count (the run ends when it is reached). The learning-rate schedule uses the count of the moment:
+    a plan must settle it by the end of warm-up, before the cosine decay depends on it.
+    """
     out = Path(config["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
     opt = config["optimizer"]
@@ -222,9 +229,14 @@ def fit(
             {"step": step, "epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "seconds": now - began, **values}
         )
         began = now
+        if plan is not None and (planned := plan(step)) != total:
+            total = progress.total = planned
+            config = {**config, "steps": total}
         progress.update(step, values["loss"])
         if step % config["save_every"] == 0 or step == total:
             save_checkpoint(last, model, optimizer, step, epoch, config)
         if config["keep_every"] and step % config["keep_every"] == 0:
             save_checkpoint(out / f"step_{step:06d}.pth", model, optimizer, step, epoch, config)
+        if step == total:
+            break
     return last
