@@ -194,7 +194,7 @@ def test_finetune_trains_the_decoder_only_and_selects_on_validation(finetuned):
     last = torch.load(finetuned / "last.pth", weights_only=True)["model"]
     changed = {k for k in start if not torch.equal(start[k], last[k])}
     assert changed and all(k.startswith("mask_decoder.") for k in changed)
-    split = json.loads((finetuned / "split.json").read_text())  # one of the two US cases; MR alone in its group
+    split = json.loads((finetuned / "run.json").read_text())["split"]  # one of the two US cases; MR alone
     assert len(split["validation"]) == 1 and split["validation"][0] in (CASE_2D, OTHER_2D)
     assert sorted(split["training"] + split["validation"]) == sorted(CASES)
     with open(finetuned / "validation.csv", newline="") as f:
@@ -213,3 +213,36 @@ def test_resumed_finetune_sees_the_batches_of_an_uninterrupted_one(finetuned, ca
     resumed = torch.load(tmp_path / "last.pth", weights_only=True)["model"]
     uninterrupted = torch.load(finetuned / "last.pth", weights_only=True)["model"]
     assert all(torch.equal(resumed[k], uninterrupted[k]) for k in uninterrupted)
+
+
+# --- evaluation and shipping -------------------------------------------------------------------------------
+
+
+def test_evaluated_candidate_ships_as_a_model_predict_runs(finetuned, data_dir, tmp_path):
+    """`evaluate --model litemedsam --baseline` on the three cases, then `ship`: the shipped folder's
+    masks through `predict` are the masks evaluate scored, and its manifest records how it was made."""
+    scored = tmp_path / "evaluate"
+    args = ["evaluate", str(finetuned / "best.pth"), "-o", str(scored), "--cases-dir", str(data_dir)]
+    assert training_main([*args, "--model", "litemedsam", "--baseline", "--threads", "2"]) == 0
+    result = json.loads((scored / "evaluation.json").read_text())
+    assert result["precision"] == "f32" and result["ship"]["decision"] in ("default", "selectable", "no")
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    ship = ["ship", str(finetuned / "best.pth"), "--name", "tuned", "--evaluation", str(scored)]
+    assert training_main([*ship, "--weights-dir", str(weights)]) == 0
+    manifest = json.loads((weights / "tuned" / "manifest.json").read_text())
+    best = torch.load(finetuned / "best.pth", weights_only=True)
+    assert manifest["name"] == "tuned" and manifest["training"]["step"] == best["step"]
+    assert manifest["training"]["cache"]["item_count"] == 2 * 17
+    assert manifest["evaluation"]["ship"] == result["ship"]
+    official = json.loads((default_weights_dir() / "litemedsam" / "manifest.json").read_text())["files"]
+    assert manifest["files"]["encoder.bin"] == official["encoder.bin"]  # the encoder is LiteMedSAM's
+
+    from medsam_laptop.cli import main as medsam_main
+
+    out = tmp_path / "segs"
+    predict = ["predict", "-i", str(scored / "inputs"), "-o", str(out), "--weights-dir", str(weights)]
+    assert medsam_main([*predict, "--model", "tuned", "--precision", "f32", "--threads", "2"]) == 0
+    for name in CASES:
+        with np.load(out / name) as ours, np.load(scored / "segs" / "candidate" / name) as evaluated:
+            assert np.array_equal(ours["segs"], evaluated["segs"])

@@ -32,7 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="segment every case of a folder")
     predict.add_argument("-i", "--input", type=Path, required=True, help="folder of challenge .npz cases")
     predict.add_argument("-o", "--output", type=Path, required=True, help="folder for the segs .npz files")
-    predict.add_argument("--model", choices=MODELS, default=os.environ.get("MEDSAM_MODEL", "litemedsam"))
+    predict.add_argument(
+        "--model",
+        default=os.environ.get("MEDSAM_MODEL", "litemedsam"),
+        help="a model folder under the weights folder: litemedsam (bundled), swin-litemedsam (after "
+        "import-checkpoint), or one shipped by training (default: %(default)s)",
+    )
     predict.add_argument(
         "--backend", choices=("openvino", "torch"), default="openvino", help="torch needs the export extras"
     )

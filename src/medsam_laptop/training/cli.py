@@ -5,6 +5,7 @@
     python -m medsam_laptop.training finetune-decoder [--config CONFIG.json] [--resume CKPT] [overrides]
     python -m medsam_laptop.training evaluate CKPT [-o OUT] [--limit N] [--baseline] [--model M] [--precision P]
     python -m medsam_laptop.training gpu-recipe [--config CONFIG.json] [--budget-seconds S] [--device D] [...]
+    python -m medsam_laptop.training ship CKPT --name NAME --evaluation OUT [--weights-dir DIR]
     python -m medsam_laptop.training cache-features [--data-dir DATA] [--cache-dir CACHE] [--no-flips]
 
 Overrides: --steps, --batch-size, --device, --output-dir, --data-dir, --num-workers, --seed, and
@@ -74,6 +75,11 @@ def _parser() -> argparse.ArgumentParser:
     cache.add_argument("--no-flips", dest="flips", action="store_false", help="no left-right mirrored copies")
     cache.add_argument("--cases", nargs="+", help="only these case files (default: every labelled case)")
     cache.add_argument("--threads", type=int, default=0)
+    ship = commands.add_parser("ship", help="a finetune-decoder checkpoint as weights/NAME (IR and manifest)")
+    ship.add_argument("checkpoint", type=Path)
+    ship.add_argument("--name", required=True, help="the model's folder name, e.g. litemedsam-ft")
+    ship.add_argument("--evaluation", type=Path, required=True, help="the evaluate --baseline output folder")
+    ship.add_argument("--weights-dir", type=Path, help="default: the bundled weights folder")
     from .recipe import add_recipe_parser  # torch, like every stage
 
     add_recipe_parser(commands)
@@ -94,10 +100,25 @@ def cache_features(args: argparse.Namespace) -> int:
     return 0
 
 
+def ship_main(args: argparse.Namespace) -> int:
+    from ..paths import default_weights_dir
+    from .ship import ship
+
+    try:
+        manifest = ship(args.checkpoint, args.name, args.evaluation, args.weights_dir or default_weights_dir())
+    except (OSError, KeyError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{manifest['name']}: {manifest['evaluation']['ship']['decision']}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "cache-features":
         return cache_features(args)
+    if args.command == "ship":
+        return ship_main(args)
     if args.command == "gpu-recipe":
         from .recipe import recipe_main
 

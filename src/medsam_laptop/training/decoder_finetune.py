@@ -6,12 +6,14 @@ give (`cached_prompts.py`); loss: Dice + BCE + IoU-head regression. The cases of
 `validation` (fraction, seed) into training and validation cases. Every `keep_every` steps a checkpoint is
 kept; at the end, the starting weights and every kept checkpoint are scored on the validation items (mean
 over modality groups of the mean hard Dice at 256 x 256), OUTPUT/validation.csv lists the scores and
-OUTPUT/best.pth is the best of them. The evaluation set plays no part in that choice.
+OUTPUT/best.pth is the best of them. The evaluation set plays no part in that choice. OUTPUT/run.json
+holds the split and the commit the run started at.
 """
 
 import csv
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +21,22 @@ import torch
 
 from ..modeling import build_litemedsam
 from ..modeling.sam import LiteMedSAM
+from ..paths import checkout
 from .cached_prompts import CachedPromptDataset, PropagationSampling, split_cases
 from .config import expand_path
 from .feature_cache import cached_items
 from .loop import Batch, StepLosses, fit, save_checkpoint
 from .losses import bce_loss, dice_loss, iou_regression_loss
 from .models import teacher_checkpoint
+
+
+def git_commit() -> str | None:
+    """The checkout's HEAD commit, None outside a git checkout."""
+    root = checkout()
+    if root is None:
+        return None
+    done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True)
+    return done.stdout.strip() or None
 
 
 def decoder_losses(model: LiteMedSAM, loss_config: dict) -> StepLosses:
@@ -106,7 +118,7 @@ def run(config: dict, device: torch.device, resume: Path | None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     split = {"training": sorted({i.case for i in training.items})}
     split["validation"] = sorted({i.case for i in validation.items})
-    (out / "split.json").write_text(json.dumps(split, indent=1) + "\n")
+    (out / "run.json").write_text(json.dumps({"commit": git_commit(), "split": split}, indent=1) + "\n")
     initial = out / "step_000000.pth"
     if not initial.is_file():
         save_checkpoint(initial, model, torch.optim.AdamW(model.parameters()), 0, 0, config)
