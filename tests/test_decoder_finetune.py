@@ -15,17 +15,19 @@ torch = require_torch()
 
 from medsam_laptop.engine import OpenVINOEngine  # noqa: E402
 from medsam_laptop.paths import default_weights_dir  # noqa: E402
+from medsam_laptop.segment import z_ranges  # noqa: E402
 from medsam_laptop.training.cached_prompts import (  # noqa: E402
     CachedPromptDataset,
     PropagationSampling,
     case_labels,
+    group_repeats,
     item_prompt,
-    middle_slice,
+    patient,
     perturb_mask,
     split_cases,
 )
 from medsam_laptop.training.cli import main as training_main  # noqa: E402
-from medsam_laptop.training.config import default_config, load_config  # noqa: E402
+from medsam_laptop.training.config import ConfigError, default_config, load_config  # noqa: E402
 from medsam_laptop.training.decoder_finetune import run  # noqa: E402
 from medsam_laptop.training.feature_cache import (  # noqa: E402
     CacheError,
@@ -130,13 +132,13 @@ def test_2d_prompt_is_the_challenge_box_mirrored_with_the_image(data_dir):
 
 def test_3d_prompts_follow_the_propagation(data_dir):
     boxes, gts = case_labels(data_dir, CASE_3D)
-    z_min, z_max = int(boxes[0, 2]), int(boxes[0, 5])
-    middle = middle_slice(z_min, z_max)
+    middle = int(z_ranges(boxes, gts.shape[0])[2][0])
     exact = PropagationSampling(imperfect=0.0)
     own = box_to_model(boxes[:1, [0, 1, 3, 4]], *gts.shape[1:])[0]
     rng = np.random.default_rng(0)
     assert np.array_equal(item_prompt(CacheItem(CASE_3D, middle, False), boxes, gts, exact, rng)[0], own)
-    for z, neighbour in ((middle + 2, middle + 1), (middle - 2, middle - 1)):  # toward the middle slice
+    toward_middle = ((middle + 1, middle), (middle + 2, middle + 1), (middle - 1, middle), (middle - 2, middle - 1))
+    for z, neighbour in toward_middle:
         box, target = item_prompt(CacheItem(CASE_3D, z, False), boxes, gts, exact, rng)
         assert np.array_equal(box, prior_box(gts[neighbour] == 1, 1))
         assert np.array_equal(target, model_mask(gts[z] == 1))
@@ -148,6 +150,20 @@ def test_3d_prompts_follow_the_propagation(data_dir):
     assert sizes == {-1, 1}  # dilated and eroded neighbours: larger and smaller boxes, never the exact one
 
 
+def test_3d_prompts_of_a_mirrored_slice_are_mirrored(data_dir):
+    boxes, gts = case_labels(data_dir, CASE_3D)
+    width = gts.shape[2]
+    middle = int(z_ranges(boxes, gts.shape[0])[2][0])
+    exact = PropagationSampling(imperfect=0.0)
+    mirrored = boxes[:1, [0, 1, 3, 4]].copy()
+    mirrored[:, [0, 2]] = width - 1 - boxes[:1, [3, 0]]
+    box, target = item_prompt(CacheItem(CASE_3D, middle, True), boxes, gts, exact, np.random.default_rng(0))
+    assert np.array_equal(box, box_to_model(mirrored, *gts.shape[1:])[0])
+    assert np.array_equal(target, model_mask(gts[middle][:, ::-1] == 1))
+    box, _ = item_prompt(CacheItem(CASE_3D, middle + 1, True), boxes, gts, exact, np.random.default_rng(0))
+    assert np.array_equal(box, prior_box(gts[middle][:, ::-1] == 1, 1))
+
+
 def test_perturbation_dilates_and_erodes():
     mask = np.zeros((512, 512), bool)
     mask[200:300, 200:300] = True
@@ -155,13 +171,23 @@ def test_perturbation_dilates_and_erodes():
     assert perturb_mask(mask, 2)[196, 250] and not perturb_mask(mask, 2)[190, 250]  # 2 px of 256-space = 4 px
 
 
-def test_split_is_by_case_stratified_and_seeded():
-    names = [f"2DBox_US_{i}.npz" for i in range(20)] + [f"3DBox_CT_{i}.npz" for i in range(10)] + ["3DBox_MR_0.npz"]
+def test_split_is_by_patient_stratified_and_seeded():
+    names = [f"2DBox_US_us{i}.npz" for i in range(20)] + [f"3DBox_CT_p{i}.npz" for i in range(10)]
+    names += [f"3DBox_MR_p{i}.npz" for i in range(10)] + ["3DBox_PET_p0.npz"]  # p0: three modalities
     training, validation = split_cases(names, 0.2, seed=0)
-    assert sorted(training + validation) == sorted(names) and not set(training) & set(validation)
-    assert [sum(n.startswith(g) for n in validation) for g in ("2DBox_US", "3DBox_CT", "3DBox_MR")] == [4, 2, 0]
+    assert sorted(training + validation) == sorted(names)
+    assert not {patient(n) for n in training} & {patient(n) for n in validation}
+    counts = [sum(n.startswith(g) for n in validation) for g in ("2DBox_US", "3DBox_CT", "3DBox_MR")]
+    assert counts[0] == 4 and counts[1] >= 2 and counts[2] >= 2  # others follow their patient in
     assert split_cases(names, 0.2, seed=0) == (training, validation)
     assert split_cases(names, 0.2, seed=1) != (training, validation)
+
+
+def test_group_repeats_even_out_groups_in_part():
+    groups = ["PET"] * 400 + ["US"] * 25 + ["MR"] * 100
+    assert group_repeats(groups, 0.0) == {"PET": 1, "US": 1, "MR": 1}
+    assert group_repeats(groups, 0.5) == {"PET": 1, "US": 4, "MR": 2}
+    assert group_repeats(groups, 1.0) == {"PET": 1, "US": 16, "MR": 4}
 
 
 def test_dataset_refuses_an_incomplete_cache(cache, data_dir, tmp_path):
@@ -169,7 +195,7 @@ def test_dataset_refuses_an_incomplete_cache(cache, data_dir, tmp_path):
     partial.mkdir()
     (partial / "cache.json").write_text((cache / "cache.json").read_text())
     with pytest.raises(CacheError, match="lacks"):
-        CachedPromptDataset(partial, data_dir, [CASE_2D], PropagationSampling())
+        CachedPromptDataset(partial, [CASE_2D], PropagationSampling())
 
 
 # --- fine-tuning ------------------------------------------------------------------------------------------
@@ -205,6 +231,11 @@ def test_finetune_trains_the_decoder_only_and_selects_on_validation(finetuned):
     assert chosen["step"] == int(best["step"])
 
 
+def test_a_new_run_refuses_a_folder_of_another_run(finetuned, cache, data_dir):
+    with pytest.raises(ConfigError, match="earlier run"):
+        run(_config(cache, data_dir, finetuned, steps=4), torch.device("cpu"), None)
+
+
 def test_resumed_finetune_sees_the_batches_of_an_uninterrupted_one(finetuned, cache, data_dir, tmp_path):
     torch.set_num_threads(2)
     run(_config(cache, data_dir, tmp_path, steps=4), torch.device("cpu"), finetuned / "step_000002.pth")
@@ -218,7 +249,7 @@ def test_resumed_finetune_sees_the_batches_of_an_uninterrupted_one(finetuned, ca
 # --- evaluation and shipping -------------------------------------------------------------------------------
 
 
-def test_evaluated_candidate_ships_as_a_model_predict_runs(finetuned, data_dir, tmp_path):
+def test_evaluated_candidate_ships_as_a_model_predict_runs(finetuned, data_dir, tmp_path, capsys):
     """`evaluate --model litemedsam --baseline` on the three cases, then `ship`: the shipped folder's
     masks through `predict` are the masks evaluate scored, and its manifest records how it was made."""
     scored = tmp_path / "evaluate"
@@ -228,8 +259,14 @@ def test_evaluated_candidate_ships_as_a_model_predict_runs(finetuned, data_dir, 
     assert result["precision"] == "f32" and result["ship"]["decision"] in ("default", "selectable", "no")
     weights = tmp_path / "weights"
     weights.mkdir()
-    ship = ["ship", str(finetuned / "best.pth"), "--name", "tuned", "--evaluation", str(scored)]
-    assert training_main([*ship, "--weights-dir", str(weights)]) == 0
+    ship = ["ship", str(finetuned / "best.pth"), "--evaluation", str(scored), "--weights-dir", str(weights)]
+    assert training_main([*ship, "--name", "litemedsam"]) == 2  # never over a bundled model
+    if result["ship"]["decision"] == "no":  # four steps on three cases: the rule may well refuse it
+        assert training_main([*ship, "--name", "tuned"]) == 2
+        assert "shipping rule says no" in capsys.readouterr().err
+        result["ship"] = {"decision": "selectable", "reasons": []}  # from here on, as if it had passed
+        (scored / "evaluation.json").write_text(json.dumps(result))
+    assert training_main([*ship, "--name", "tuned"]) == 0
     manifest = json.loads((weights / "tuned" / "manifest.json").read_text())
     best = torch.load(finetuned / "best.pth", weights_only=True)
     assert manifest["name"] == "tuned" and manifest["training"]["step"] == best["step"]

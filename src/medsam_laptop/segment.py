@@ -123,7 +123,7 @@ class _SliceEmbeddings:
         return features, x
 
 
-def _z_ranges(boxes: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def z_ranges(boxes: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Inclusive z_min, z_max (clipped to the volume) and the middle slice int((z_max - z_min) / 2 + z_min)."""
     z_lo = np.clip(boxes[:, 2], 0, depth - 1).astype(int)
     z_hi = np.clip(boxes[:, 5], 0, depth - 1).astype(int)
@@ -143,7 +143,7 @@ def segment_3d(engine: Engine, volume: np.ndarray, boxes: np.ndarray, timer: Sta
     timer.count("boxes", len(boxes))
     if len(boxes) == 0:
         return segs
-    z_lo, z_hi, z_mid = _z_ranges(boxes, depth)
+    z_lo, z_hi, z_mid = z_ranges(boxes, depth)
     with timer.stage("preprocess"):
         own_boxes = box_to_model(boxes[:, [0, 1, 3, 4]], height, width)
     up_slices = {z for mid, hi in zip(z_mid, z_hi) for z in range(mid, hi + 1)}
@@ -196,7 +196,7 @@ def segment_3d_per_box(
     depth, height, width = volume.shape
     segs = np.zeros(volume.shape, dtype=output_dtype(len(boxes)))
     timer.count("boxes", len(boxes))
-    z_lo, z_hi, z_mid = _z_ranges(boxes, depth)
+    z_lo, z_hi, z_mid = z_ranges(boxes, depth)
     for b, box in enumerate(boxes):
         label = b + 1
         start = box_to_model(box[None, [0, 1, 3, 4]], height, width)[0]

@@ -20,7 +20,8 @@ class LiteMedSAM(nn.Module):
         return self.image_encoder(image)
 
     def decode(self, embedding: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """embedding: (1, 256, 64, 64); boxes: (B, 4) float [x0, y0, x1, y1] in 256-space.
+        """embedding: (1, 256, 64, 64), shared by the boxes, or (B, 256, 64, 64), one per box (training on
+        cached embeddings); boxes: (B, 4) float [x0, y0, x1, y1] in 256-space.
 
         Returns low-resolution mask logits (B, 1, 256, 256) and predicted IoU (B, 1).
         """

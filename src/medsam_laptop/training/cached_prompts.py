@@ -7,9 +7,13 @@ inference would give it.
   that mask is the model's own prediction, so the ground-truth neighbour is first made imperfect: with
   probability `imperfect` it is dilated or eroded by up to `max_radius` pixels of 256-space.
 
-The cases are split for model selection by `split_cases`: by case, stratified by modality group.
+The cases are split for model selection by `split_cases`: by patient, stratified by modality group.
+Groups are far from equal in items (a volume gives dozens of slices, a 2D case one image), while the
+leaderboard weighs groups equally; `group_repeats` evens that out in part by repeating the items of
+smaller groups.
 """
 
+import zlib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -20,8 +24,9 @@ from torch.utils.data import Dataset
 
 from ..cases import read_case
 from ..evaluation_guard import check_not_evaluation_set
+from ..segment import z_ranges
 from ..transforms import MODEL_SIZE, box_to_model, prior_box
-from .feature_cache import CacheError, CacheItem, cached_items, load_embedding, missing_items
+from .feature_cache import CacheError, CacheItem, cached_items, load_embedding, missing_items, read_manifest
 from .targets import model_mask
 
 
@@ -36,16 +41,33 @@ def modality_group(case: str) -> str:
     return "_".join(case.split("_")[:2])
 
 
+def patient(case: str) -> str:
+    """The case's name without its modality: 3DBox_CT_ibsi-sts_STS018.npz -> ibsi-sts_STS018.npz. The
+    same patient's CT, MR and PET volumes share it."""
+    return "_".join(case.split("_")[2:])
+
+
 def split_cases(names: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
-    """(training, validation) case names: in every modality group, round(fraction x size) cases (at least
-    one, and none of a group of one) drawn by `seed` go to validation. Both lists sorted."""
-    validation = []
+    """(training, validation) case names. In every modality group, round(fraction x size) cases (at least
+    one, and none of a group of one) drawn by `seed` go to validation; then every other case of a patient in
+    validation follows it, so no patient is on both sides. Both lists sorted."""
+    chosen: set[str] = set()
     for group in sorted({modality_group(n) for n in names}):
         members = sorted(n for n in names if modality_group(n) == group)
         count = min(max(1, round(fraction * len(members))), len(members) - 1)
-        order = np.random.default_rng([seed, len(members)]).permutation(len(members))
-        validation.extend(members[i] for i in order[:count])
-    return sorted(set(names) - set(validation)), sorted(validation)
+        order = np.random.default_rng([seed, zlib.crc32(group.encode())]).permutation(len(members))
+        chosen.update(members[i] for i in order[:count])
+    patients = {patient(n) for n in chosen}
+    validation = sorted(n for n in names if patient(n) in patients)
+    return sorted(set(names) - set(validation)), validation
+
+
+def group_repeats(groups: list[str], balance: float) -> dict[str, int]:
+    """How many times each group's items are listed so that a group of n items counts about
+    n x (largest / n) ** balance: 0 keeps the item counts, 1 makes the groups about equal."""
+    sizes = {g: groups.count(g) for g in set(groups)}
+    largest = max(sizes.values())
+    return {g: max(1, round((largest / n) ** balance)) for g, n in sizes.items()}
 
 
 @cache
@@ -54,11 +76,6 @@ def case_labels(data_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     boxes = read_case(data_dir / "imgs" / name).boxes
     with np.load(data_dir / "gts" / name, allow_pickle=False) as gts:
         return boxes, gts["gts"]
-
-
-def middle_slice(z_min: int, z_max: int) -> int:
-    """The slice a 3D box starts on, as inference picks it."""
-    return int((z_max - z_min) / 2 + z_min)
 
 
 def perturb_mask(mask: np.ndarray, radius: int) -> np.ndarray:
@@ -87,10 +104,9 @@ def item_prompt(
         k = int(rng.integers(len(boxes)))
         return box_to_model(boxes[k][None], height, width)[0], model_mask(labels == k + 1)
     z = item.slice
-    present = np.flatnonzero((boxes[:, 2] <= z) & (z <= boxes[:, 5]))
-    k = int(rng.choice(present))
-    label, own = k + 1, box_to_model(boxes[k][None, [0, 1, 3, 4]], height, width)[0]
-    middle = middle_slice(int(boxes[k, 2]), int(boxes[k, 5]))
+    z_lo, z_hi, z_mid = z_ranges(boxes, gts.shape[0])
+    k = int(rng.choice(np.flatnonzero((z_lo <= z) & (z <= z_hi))))
+    label, own, middle = k + 1, box_to_model(boxes[k][None, [0, 1, 3, 4]], height, width)[0], int(z_mid[k])
     box = own
     if z != middle:
         neighbour = gts[z - 1 if z > middle else z + 1] == label
@@ -106,20 +122,24 @@ def item_prompt(
 
 class CachedPromptDataset(Dataset):
     """dataset[(index, seed)] -> {"embedding": (256, 64, 64) float32, "box": (4,) float32 in 256-space,
-    "mask": (256, 256) float32 {0, 1}} for the cached items of `cases` (with or without flipped copies)."""
+    "mask": (256, 256) float32 {0, 1}} for the cached items of `cases` (with or without flipped copies),
+    each group's items listed `group_repeats(..., balance)` times. Labels come from the folder the cache
+    was built from."""
 
     def __init__(
-        self, cache_dir: Path, data_dir: Path, cases: list[str], sampling: PropagationSampling, flips: bool = True
+        self, cache_dir: Path, cases: list[str], sampling: PropagationSampling, flips: bool = True, balance: float = 0.0
     ) -> None:
         self.cache_dir, self.sampling = cache_dir, sampling
-        self.data_dir = check_not_evaluation_set(Path(data_dir), "train")
+        self.data_dir = check_not_evaluation_set(Path(read_manifest(cache_dir)["data_dir"]), "train")
         chosen = set(cases)
-        self.items = [i for i in cached_items(cache_dir) if i.case in chosen and (flips or not i.flip)]
-        absent = missing_items(cache_dir, self.items)
+        items = [i for i in cached_items(cache_dir) if i.case in chosen and (flips or not i.flip)]
+        absent = missing_items(cache_dir, items)
         if absent:
             raise CacheError(f"{cache_dir} lacks {len(absent)} items (e.g. {absent[0]}); run cache-features again")
-        if not self.items:
+        if not items:
             raise CacheError(f"{cache_dir} holds no item of the {len(chosen)} cases asked for")
+        repeats = group_repeats([modality_group(i.case) for i in items], balance)
+        self.items = [i for i in items for _ in range(repeats[modality_group(i.case)])]
 
     def __len__(self) -> int:
         return len(self.items)

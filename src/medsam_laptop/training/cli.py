@@ -106,7 +106,7 @@ def ship_main(args: argparse.Namespace) -> int:
 
     try:
         manifest = ship(args.checkpoint, args.name, args.evaluation, args.weights_dir or default_weights_dir())
-    except (OSError, KeyError, ValueError) as err:
+    except (OSError, KeyError, ValueError) as err:  # ShipError is a ValueError
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"{manifest['name']}: {manifest['evaluation']['ship']['decision']}")
@@ -156,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     from .loop import pick_device
 
     stage = {"distill": distill, "finetune": finetune, "finetune-decoder": decoder_finetune}[args.command]
-    last = stage.run(config, pick_device(config["device"]), args.resume)
+    try:
+        last = stage.run(config, pick_device(config["device"]), args.resume)
+    except ConfigError as err:  # e.g. an output folder holding another run
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print(last)
     return 0

@@ -2,12 +2,15 @@
 
 The model starts from a LiteMedSAM checkpoint ("official": the bundled weights); config["param_groups"]
 says which parts train. Each step decodes a batch of cached embeddings with the prompts inference would
-give (`cached_prompts.py`); loss: Dice + BCE + IoU-head regression. The cases of the cache are split by
-`validation` (fraction, seed) into training and validation cases. Every `keep_every` steps a checkpoint is
+give (`cached_prompts.py`); loss: Dice + BCE + IoU-head regression.
+
+Model selection: the cached cases are split by `validation` (fraction, seed) into training and validation
+cases (`cached_prompts.split_cases`, by patient); `group_balance` repeats the items of small modality
+groups (`cached_prompts.group_repeats`). Every `keep_every` steps, and at the last step, a checkpoint is
 kept; at the end, the starting weights and every kept checkpoint are scored on the validation items (mean
 over modality groups of the mean hard Dice at 256 x 256), OUTPUT/validation.csv lists the scores and
 OUTPUT/best.pth is the best of them. The evaluation set plays no part in that choice. OUTPUT/run.json
-holds the split and the commit the run started at.
+holds the split, the cache's settings and the commit the run started at.
 """
 
 import csv
@@ -23,9 +26,9 @@ from ..modeling import build_litemedsam
 from ..modeling.sam import LiteMedSAM
 from ..paths import checkout
 from .cached_prompts import CachedPromptDataset, PropagationSampling, split_cases
-from .config import expand_path
-from .feature_cache import cached_items
-from .loop import Batch, StepLosses, fit, save_checkpoint
+from .config import ConfigError, expand_path
+from .feature_cache import cached_items, read_manifest
+from .loop import Batch, StepLosses, fit, save_checkpoint, trainable_groups
 from .losses import bce_loss, dice_loss, iou_regression_loss
 from .models import teacher_checkpoint
 
@@ -96,33 +99,62 @@ def select_checkpoint(model: LiteMedSAM, out: Path, validation: CachedPromptData
 
 
 def datasets(config: dict) -> tuple[CachedPromptDataset, CachedPromptDataset]:
-    """(training items with flipped copies, validation items without) of the cached cases."""
-    cache_dir, data_dir = expand_path(config["cache_dir"]), expand_path(config["data_dir"])
+    """(training items with flipped copies, repeated by group_balance; validation items without) of the
+    cached cases. The config's data folder must be the one the cache was built from."""
+    cache_dir = expand_path(config["cache_dir"])
+    built_from = Path(read_manifest(cache_dir)["data_dir"])
+    if expand_path(config["data_dir"]).resolve() != built_from:
+        raise ConfigError(f"data_dir {config['data_dir']} is not {built_from}, which {cache_dir} was built from")
     names = sorted({item.case for item in cached_items(cache_dir)})
     split = config["validation"]
     training_cases, validation_cases = split_cases(names, split["fraction"], split["seed"])
     prompts = config["prompts"]
     sampling = PropagationSampling(prompts["imperfect"], prompts["max_radius"])
     return (
-        CachedPromptDataset(cache_dir, data_dir, training_cases, sampling, flips=True),
-        CachedPromptDataset(cache_dir, data_dir, validation_cases, sampling, flips=False),
+        CachedPromptDataset(cache_dir, training_cases, sampling, flips=True, balance=config["group_balance"]),
+        CachedPromptDataset(cache_dir, validation_cases, sampling, flips=False),
     )
 
 
-def run(config: dict, device: torch.device, resume: Path | None) -> Path:
-    """Fine-tunes from a config (see configs/finetune-decoder.json); returns the path of best.pth."""
-    training, validation = datasets(config)
-    torch.manual_seed(config["seed"])
-    model = build_litemedsam(teacher_checkpoint(config["checkpoint"]))
-    out = Path(config["output_dir"])
-    out.mkdir(parents=True, exist_ok=True)
+def start_record(out: Path, config: dict, training: CachedPromptDataset, validation: CachedPromptDataset) -> dict:
+    """OUTPUT/run.json: the split, the commit and the cache's settings, written when the run starts; a
+    resumed run must find the same split and cache."""
     split = {"training": sorted({i.case for i in training.items})}
     split["validation"] = sorted({i.case for i in validation.items})
-    (out / "run.json").write_text(json.dumps({"commit": git_commit(), "split": split}, indent=1) + "\n")
+    cache = {k: v for k, v in read_manifest(expand_path(config["cache_dir"])).items() if k != "items"}
+    cache["item_count"] = len(cached_items(expand_path(config["cache_dir"])))
+    path = out / "run.json"
+    if path.is_file():
+        record = json.loads(path.read_text())
+        if record["split"] != split or record["cache"] != cache:
+            raise ConfigError(f"{out} holds a run of another split or cache; resume it with its own config")
+        return record
+    record = {"commit": git_commit(), "split": split, "cache": cache}
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def run(config: dict, device: torch.device, resume: Path | None) -> Path:
+    """Fine-tunes from a config (see configs/finetune-decoder.json); returns the path of best.pth.
+
+    A new run (no `resume`) needs an output folder without checkpoints, so that the selection scores this
+    run's checkpoints only."""
+    out = Path(config["output_dir"])
+    if resume is None and any(out.glob("step_*.pth")):
+        raise ConfigError(f"{out} holds checkpoints of an earlier run: --resume one, or choose another output_dir")
+    training, validation = datasets(config)
+    out.mkdir(parents=True, exist_ok=True)
+    start_record(out, config, training, validation)
+    torch.manual_seed(config["seed"])
+    model = build_litemedsam(teacher_checkpoint(config["checkpoint"]))
     initial = out / "step_000000.pth"
     if not initial.is_file():
-        save_checkpoint(initial, model, torch.optim.AdamW(model.parameters()), 0, 0, config)
-    fit("finetune-decoder", model, training, decoder_losses(model, config["loss"]), config, device, resume)
+        optimizer = torch.optim.AdamW(trainable_groups(model, config["param_groups"]))
+        save_checkpoint(initial, model, optimizer, 0, 0, config)
+    last = fit("finetune-decoder", model, training, decoder_losses(model, config["loss"]), config, device, resume)
+    final = out / f"step_{config['steps']:06d}.pth"
+    if not final.is_file():  # steps not a multiple of keep_every: the last weights are a candidate too
+        shutil.copyfile(last, final)
     best, rows = select_checkpoint(model.cpu(), out, validation)
     for row in rows:
         print(f"step {row['step']}: validation mean Dice {row['mean']:.4f}")

@@ -12,6 +12,7 @@ OUT/segs/<label> and OUT/metrics/<label>, label "candidate" or "litemedsam".
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ import numpy as np
 
 from evaluation.leaderboard import OVERALL
 
+from ..checkpoints import sha256_of
 from ..paths import checkout, default_weights_dir
 from .shipping import decide, read_summary, seconds_per_case
 
@@ -93,13 +95,16 @@ def evaluate(
     """Exports a `model` checkpoint, segments and scores at `precision`; writes and returns
     OUT/evaluation.json's content."""
     checkpoint, out = checkpoint.resolve(), out.resolve()  # the steps run in another working directory
+    for earlier in ("weights", "inputs", "gts", "segs", "metrics"):  # a reused OUT scores this run only
+        shutil.rmtree(out / earlier, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     weights = out / "weights"
     if run_step(["medsam_laptop", *EXPORT_COMMANDS[model](checkpoint), "--weights-dir", str(weights)]):
         raise RuntimeError(f"could not export {checkpoint} as {model}")
     names = select_cases(cases_dir, limit)
     inputs, gts = link_cases(cases_dir, names, out)
-    result: dict = {"checkpoint": str(checkpoint), "model": model, "precision": precision, "cases": names}
+    result: dict = {"checkpoint": str(checkpoint), "checkpoint_sha256": sha256_of(checkpoint), "model": model}
+    result |= {"precision": precision, "cases": names}
     result["candidate"] = score("candidate", model, weights, inputs, gts, out, precision, threads)
     if baseline:
         official = default_weights_dir()

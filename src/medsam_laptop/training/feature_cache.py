@@ -30,11 +30,12 @@ from ..cases import is_3d_name, read_case
 from ..checkpoints import sha256_of
 from ..engine import OpenVINOEngine
 from ..evaluation_guard import check_not_evaluation_set
+from ..segment import z_ranges
 from ..transforms import model_input
 
 EMBEDDING_SHAPE = (256, 64, 64)
 ITEM_BYTES = int(np.prod(EMBEDDING_SHAPE)) * 2 + 128  # float16 and the .npy header
-ENCODER_GRAPH = "encoder.xml"
+ENCODER_FILES = ("encoder.xml", "encoder.bin")
 
 
 class CacheError(RuntimeError):
@@ -53,29 +54,27 @@ class CacheItem:
 
 
 def box_slices(boxes: np.ndarray, depth: int) -> list[int]:
-    """Slices inside any 3D box's z range [z_min, z_max] (clipped to the volume), ascending."""
-    slices: set[int] = set()
-    for box in boxes:
-        lo, hi = int(np.clip(box[2], 0, depth - 1)), int(np.clip(box[5], 0, depth - 1))
-        slices.update(range(lo, hi + 1))
-    return sorted(slices)
+    """Slices inside any 3D box's z range [z_min, z_max] (clipped to the volume, as inference clips it)."""
+    z_lo, z_hi, _ = z_ranges(boxes, depth)
+    return sorted({z for lo, hi in zip(z_lo, z_hi) for z in range(lo, hi + 1)})
 
 
 def list_items(data_dir: Path, cases: list[str] | None = None, flips: bool = True) -> list[CacheItem]:
     """The items of DATA's labelled cases (all, or the named ones) in file-name order; flipped copies follow
-    all originals, so a cache cut short still holds every original item first."""
+    all originals, so a cache cut short still holds every original item first. A case without boxes has
+    no item."""
     names = sorted(p.name for p in (data_dir / "imgs").glob("*.npz") if (data_dir / "gts" / p.name).is_file())
     if cases is not None:
-        unknown = set(cases) - set(names)
-        if unknown:
-            raise CacheError(f"no labelled case {sorted(unknown)[0]} under {data_dir}")
-        names = [n for n in names if n in set(cases)]
+        wanted = set(cases)
+        if wanted - set(names):
+            raise CacheError(f"no labelled case {sorted(wanted - set(names))[0]} under {data_dir}")
+        names = [n for n in names if n in wanted]
     originals = []
     for name in names:
+        case = read_case(data_dir / "imgs" / name)
         if is_3d_name(name):
-            case = read_case(data_dir / "imgs" / name)
             originals.extend(CacheItem(name, z, False) for z in box_slices(case.boxes, case.image.shape[0]))
-        else:
+        elif len(case.boxes):
             originals.append(CacheItem(name, None, False))
     flipped = [CacheItem(i.case, i.slice, True) for i in originals] if flips else []
     return originals + flipped
@@ -98,12 +97,12 @@ def settings(data_dir: Path, weights_dir: Path, flips: bool, cases: list[str] | 
         "encoder": {
             "model": "litemedsam",
             "precision": "f32",
-            "sha256": {f: sha256_of(model_dir / f) for f in (ENCODER_GRAPH, "encoder.bin")},
+            "sha256": {f: sha256_of(model_dir / f) for f in ENCODER_FILES},
             "openvino": openvino.__version__,
         },
         "data_dir": str(data_dir.resolve()),
         "flips": flips,
-        "cases": cases,
+        "cases": None if cases is None else sorted(cases),
         "dtype": "float16",
         "shape": list(EMBEDDING_SHAPE),
     }

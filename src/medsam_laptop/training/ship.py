@@ -13,17 +13,23 @@ byte-identical to weights/litemedsam's). manifest.json gains:
 
 import csv
 import json
+import re
 import shutil
 import tempfile
 from pathlib import Path
 
 import torch
 
+from ..checkpoints import sha256_of
 from ..export import export_litemedsam
-from .config import expand_path
-from .feature_cache import read_manifest
 
 SCORED = ("litemedsam", "candidate")  # the labels of `training evaluate --baseline`
+BUNDLED = ("litemedsam", "swin-litemedsam")
+NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
+
+
+class ShipError(ValueError):
+    """A candidate that must not ship as asked; the message says why."""
 
 
 def _rows(path: Path) -> list[dict]:
@@ -35,7 +41,6 @@ def training_record(checkpoint: Path) -> dict:
     """What made the checkpoint, read from it and from its output folder."""
     saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
     config, out = saved["config"], checkpoint.parent
-    cache = read_manifest(expand_path(config["cache_dir"]))
     run = json.loads((out / "run.json").read_text())
     return {
         "command": f"python -m medsam_laptop.training {config['stage']}",
@@ -44,20 +49,39 @@ def training_record(checkpoint: Path) -> dict:
         "commit": run["commit"],
         "split": run["split"],
         "validation": [{k: float(v) for k, v in row.items()} for row in _rows(out / "validation.csv")],
-        "cache": {k: v for k, v in cache.items() if k != "items"} | {"item_count": len(cache["items"])},
+        "cache": run["cache"],
     }
+
+
+def check_shippable(name: str, evaluation: dict, checkpoint: Path, weights_dir: Path) -> None:
+    """Raises ShipError unless the name is new or a model `ship` wrote, the evaluation scored this very
+    checkpoint against LiteMedSAM, and the shipping rule lets it ship."""
+    if not NAME.fullmatch(name) or name in BUNDLED:
+        raise ShipError(f"{name!r} cannot name a shipped model: lower-case letters, digits and -, not {BUNDLED}")
+    existing = weights_dir / name / "manifest.json"
+    if (weights_dir / name).exists() and not (existing.is_file() and "training" in json.loads(existing.read_text())):
+        raise ShipError(f"{weights_dir / name} exists and was not written by ship; choose another name")
+    if evaluation.get("checkpoint_sha256") != sha256_of(checkpoint):
+        raise ShipError(f"the evaluation scored {evaluation['checkpoint']} as it was then, not {checkpoint} as it is")
+    if "ship" not in evaluation:
+        raise ShipError("the evaluation has no shipping verdict: run evaluate with --baseline")
+    if evaluation["ship"]["decision"] == "no":
+        raise ShipError("the shipping rule says no: " + "; ".join(evaluation["ship"]["reasons"]))
 
 
 def ship(checkpoint: Path, name: str, evaluation_dir: Path, weights_dir: Path) -> dict:
     """Writes weights_dir/name/ (IR and manifest) for a finetune-decoder checkpoint scored by `training
-    evaluate` into evaluation_dir; returns the manifest."""
+    evaluate --baseline` into evaluation_dir; returns the manifest. Raises ShipError (see
+    `check_shippable`, and an encoder other than the one whose outputs the decoder trained on)."""
     evaluation = json.loads((evaluation_dir / "evaluation.json").read_text())
-    if Path(evaluation["checkpoint"]).resolve() != checkpoint.resolve():
-        raise ValueError(f"{evaluation_dir} scored {evaluation['checkpoint']}, not {checkpoint}")
+    check_shippable(name, evaluation, checkpoint, weights_dir)
+    record = training_record(checkpoint)
     with tempfile.TemporaryDirectory(dir=weights_dir) as scratch:
         manifest = export_litemedsam(Path(scratch) / name, checkpoint)
+        if manifest["files"]["encoder.bin"] != record["cache"]["encoder"]["sha256"]["encoder.bin"]:
+            raise ShipError(f"{checkpoint}'s encoder is not the one the feature cache was made with")
         manifest["name"] = name
-        manifest["training"] = training_record(checkpoint)
+        manifest["training"] = record
         summaries = {label: _rows(evaluation_dir / "metrics" / label / "summary.csv") for label in SCORED}
         manifest["evaluation"] = {k: v for k, v in evaluation.items() if k != "cases"}
         manifest["evaluation"] |= {"cases": len(evaluation["cases"]), "summaries": summaries}
