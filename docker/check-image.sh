@@ -9,8 +9,9 @@
 #   other-user  the same plus -u 4242:4242 (neither the image's user nor the caller: a non-root
 #               organizer's uid, with the harness's chmod 777 folders)
 #   int8        the same plus -e MEDSAM_PRECISION=int8 (the quantized encoder)
-# then checks that the first three variants wrote the same segs as the official run, and int8 segs of
-# the same shapes (INT8 masks may differ slightly). Keep CASES_DIR small: each
+#   model-NAME  the same plus -e MEDSAM_MODEL=NAME, for every model `training ship` wrote under weights/
+# then checks that the first three variants wrote the same segs as the official run, and int8 and
+# model-NAME segs of the same shapes (their masks differ). Keep CASES_DIR small: each
 # case costs one container start per variant.
 #
 # Usage: docker/check-image.sh IMAGE CASES_DIR [OUT_DIR]   (OUT_DIR defaults to <repo>/build/check-image)
@@ -47,9 +48,18 @@ run_variant no-network "--network none"
 run_variant host-user "-u $(id -u):$(id -g)"
 run_variant other-user "-u 4242:4242"
 run_variant int8 "-e MEDSAM_PRECISION=int8"
+shipped=()
+for manifest in "$REPO"/weights/*/manifest.json; do
+    if grep -q '"training"' "$manifest"; then
+        shipped+=("$(basename "$(dirname "$manifest")")")
+    fi
+done
+for model in "${shipped[@]}"; do
+    run_variant "model-$model" "-e MEDSAM_MODEL=$model"
+done
 
 "$PYTHON" - "$OUT" <<'EOF' || failed=1
-"""Every variant's segs equal the official run's, case by case; int8's have the same shapes."""
+"""Every variant's segs equal the official run's, case by case; int8's and each model's have the same shapes."""
 import sys
 from pathlib import Path
 
@@ -63,14 +73,15 @@ for variant in ("no-network", "host-user", "other-user"):
         other = out / variant / seg.parent.name / seg.name
         if not other.is_file() or not np.array_equal(np.load(seg)["segs"], np.load(other)["segs"]):
             mismatches.append(f"{variant}/{seg.name}")
-for seg in official:
-    other = out / "int8" / seg.parent.name / seg.name
-    if not other.is_file() or np.load(other)["segs"].shape != np.load(seg)["segs"].shape:
-        mismatches.append(f"int8/{seg.name}")
+for variant in ["int8", *(p.name for p in out.glob("model-*"))]:
+    for seg in official:
+        other = out / variant / seg.parent.name / seg.name
+        if not other.is_file() or np.load(other)["segs"].shape != np.load(seg)["segs"].shape:
+            mismatches.append(f"{variant}/{seg.name}")
 print(f"check-image.sh: {len(official)} official segs; variants differing or missing: {mismatches or 'none'}",
       file=sys.stderr)
 sys.exit(1 if mismatches or not official else 0)
 EOF
 
 [ "$failed" = 0 ] || die "some variants failed; logs under $OUT/*/<team>_logs"
-echo "check-image.sh: $IMAGE passed all five variants" >&2
+echo "check-image.sh: $IMAGE passed all $((5 + ${#shipped[@]})) variants" >&2
