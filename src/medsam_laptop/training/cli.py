@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..evaluation_guard import EvaluationSetError
 from ..paths import evaluation_cases
-from .config import ConfigError, default_config, expand_path, load_config, parse_assignment
+from .config import ConfigError, config_from_options, default_config, expand_path
 
 STAGE_HELP = {
     "distill": "Swin-LiteMedSAM stage A",
@@ -142,15 +142,11 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    overrides = {key: getattr(args, option) for option, key in OVERRIDES.items()}
+    options = {key: getattr(args, option) for option, key in OVERRIDES.items()}
     try:
-        overrides |= dict(parse_assignment(text) for text in args.set)
-        config = load_config(args.config, overrides)
+        config = config_from_options(args.config, options, args.set, args.command)
     except (ConfigError, EvaluationSetError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
-    if config["stage"] != args.command:
-        print(f"error: {args.config} is a {config['stage']} config, not {args.command}", file=sys.stderr)
         return 2
     from . import decoder_finetune, distill, finetune
     from .loop import pick_device

@@ -62,3 +62,13 @@ def load_config(path: Path, overrides: dict[str, Any]) -> dict[str, Any]:
             set_key(config, key, value)
     check_not_evaluation_set(expand_path(config["data_dir"]), "train")
     return config
+
+
+def config_from_options(path: Path, options: dict[str, Any], assignments: list[str], stage: str) -> dict[str, Any]:
+    """`load_config` with a command line's overrides: `options` (config key -> value, None when the option
+    was not given) and `--set KEY=VALUE` assignments. Raises ConfigError also when the file configures
+    another stage than `stage`."""
+    config = load_config(path, options | dict(parse_assignment(text) for text in assignments))
+    if config.get("stage") != stage:
+        raise ConfigError(f"{path} is a {config.get('stage')} config, not {stage}")
+    return config

@@ -121,8 +121,8 @@ def start_record(out: Path, config: dict, training: CachedPromptDataset, validat
     resumed run must find the same split and cache."""
     split = {"training": sorted({i.case for i in training.items})}
     split["validation"] = sorted({i.case for i in validation.items})
-    cache = {k: v for k, v in read_manifest(expand_path(config["cache_dir"])).items() if k != "items"}
-    cache["item_count"] = len(cached_items(expand_path(config["cache_dir"])))
+    manifest = read_manifest(expand_path(config["cache_dir"]))
+    cache = {k: v for k, v in manifest.items() if k != "items"} | {"item_count": len(manifest["items"])}
     path = out / "run.json"
     if path.is_file():
         record = json.loads(path.read_text())

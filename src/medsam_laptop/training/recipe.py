@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader
 from ..evaluation_guard import EvaluationSetError
 from ..precision import cpu_model
 from .augment import Augmentation
-from .config import CONFIG_DIR, ConfigError, expand_path, load_config, parse_assignment
+from .config import CONFIG_DIR, ConfigError, config_from_options, expand_path
 from .data import DistillDataset, IndexDataset, PromptDataset, PromptSampling
 from .distill import cached_distill_losses, teacher_outputs
 from .finetune import finetune_losses
@@ -222,12 +222,9 @@ def recipe_main(args: argparse.Namespace) -> int:
     """Runs `gpu-recipe` from parsed arguments; prints the final checkpoint's path. Exit 2 on a bad config."""
     if args.threads:
         torch.set_num_threads(args.threads)
-    overrides = {key: getattr(args, option) for option, key in OVERRIDES.items()}
+    options = {key: getattr(args, option) for option, key in OVERRIDES.items()}
     try:
-        overrides |= dict(parse_assignment(text) for text in args.set)
-        config = load_config(args.config, overrides)
-        if config.get("stage") != "gpu-recipe":
-            raise ConfigError(f"{args.config} is a {config.get('stage')} config, not gpu-recipe")
+        config = config_from_options(args.config, options, args.set, "gpu-recipe")
         check_recipe(config)
     except (ConfigError, EvaluationSetError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
