@@ -1,6 +1,6 @@
-"""The frozen-encoder stage (issue 14): the feature cache, the inference-like prompts drawn on it, and
-`finetune-decoder` on three real training cases (two ultrasound images and a 25-slice MR volume whose
-box spans 15 slices)."""
+"""The frozen-encoder stage (issue 14): the feature caches, the inference-like prompts drawn on them, and
+`finetune-decoder` of both decoders on three real training cases (two ultrasound images and a 25-slice MR
+volume whose box spans 15 slices)."""
 
 import csv
 import json
@@ -27,15 +27,15 @@ from medsam_laptop.training.cached_prompts import (  # noqa: E402
     split_cases,
 )
 from medsam_laptop.training.cli import main as training_main  # noqa: E402
-from medsam_laptop.training.config import ConfigError, default_config, load_config  # noqa: E402
-from medsam_laptop.training.decoder_finetune import run  # noqa: E402
+from medsam_laptop.training.config import CONFIG_DIR, ConfigError, default_config, load_config  # noqa: E402
+from medsam_laptop.training.decoder_finetune import decode_cached, run  # noqa: E402
 from medsam_laptop.training.feature_cache import (  # noqa: E402
     CacheError,
     CacheItem,
     build_cache,
     cached_items,
     item_image,
-    load_embedding,
+    load_features,
 )
 from medsam_laptop.training.targets import model_mask, tight_box  # noqa: E402
 from medsam_laptop.transforms import box_to_model, model_input, prior_box  # noqa: E402
@@ -86,10 +86,10 @@ def test_cache_is_complete(cache, data_dir):
 def test_cached_embedding_is_the_encoders_output(cache, data_dir, item):
     engine = OpenVINOEngine(default_weights_dir() / "litemedsam", "f32", threads=2)
     expected = engine.encode(model_input(item_image(data_dir, item)))[0]
-    cached = load_embedding(cache, item)
+    cached = load_features(cache, item, "embedding")["embedding"]
     assert np.abs(cached - expected).max() <= 2e-3 * np.abs(expected).max()  # float16 rounding only
     if item.flip:  # the mirrored image's own encoding, not the original's
-        original = load_embedding(cache, CacheItem(item.case, item.slice, False))
+        original = load_features(cache, CacheItem(item.case, item.slice, False), "embedding")["embedding"]
         assert np.abs(original - cached).max() > 0.1
 
 
@@ -283,3 +283,98 @@ def test_evaluated_candidate_ships_as_a_model_predict_runs(finetuned, data_dir, 
     for name in CASES:
         with np.load(out / name) as ours, np.load(scored / "segs" / "candidate" / name) as evaluated:
             assert np.array_equal(ours["segs"], evaluated["segs"])
+
+
+# --- candidate (b): the skip-feature decoder on TinyViT's stage outputs --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def stage_cache(data_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("cache") / "litemedsam-stages-f32"
+    build_cache(data_dir, out, default_weights_dir(), flips=False, threads=2, features="stages")
+    return out
+
+
+def test_stage_cache_holds_tinyvits_stage_outputs(stage_cache, data_dir):
+    from medsam_laptop.checkpoints import official_litemedsam_checkpoint
+    from medsam_laptop.modeling import build_litemedsam
+
+    items = cached_items(stage_cache)
+    assert len(items) == 17 and not any(i.flip for i in items)
+    item = CacheItem(CASE_3D, 12, False)
+    cached = load_features(stage_cache, item, "stages")
+    encoder = build_litemedsam(official_litemedsam_checkpoint()).image_encoder
+    with torch.no_grad():
+        embedding, stages = encoder.forward_with_stages(torch.from_numpy(model_input(item_image(data_dir, item))))
+    expected = dict(zip(("embedding", "fs0", "fs1", "fs2", "fs3"), (embedding, *stages)))
+    assert list(cached) == list(expected)
+    for name, tensor in expected.items():
+        reference = tensor[0].numpy()
+        assert cached[name].shape == reference.shape
+        assert np.abs(cached[name] - reference).max() <= 2e-3 * np.abs(reference).max(), name
+
+
+def test_skip_decoder_needs_a_stage_cache(cache, data_dir, tmp_path):
+    config = _config(cache, data_dir, tmp_path, steps=2, model="litemedsam-skip")
+    with pytest.raises(ConfigError, match="needs a cache of stages"):
+        run(config, torch.device("cpu"), None)
+
+
+@pytest.fixture(scope="module")
+def skip_finetuned(stage_cache, data_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("skip-finetuned")
+    torch.set_num_threads(2)
+    config = load_config(
+        CONFIG_DIR / "finetune-skip-decoder.json",
+        {
+            "cache_dir": str(stage_cache),
+            "data_dir": str(data_dir),
+            "output_dir": str(out),
+            "device": "cpu",
+            "num_workers": 0,
+            "batch_size": 2,
+            "save_every": 1,
+            "keep_every": 2,
+            "validation.fraction": 0.5,
+            "steps": 2,
+        },
+    )
+    run(config, torch.device("cpu"), None)
+    return out
+
+
+def test_skip_decoder_starts_from_litemedsam_and_trains_the_decoder_only(skip_finetuned):
+    from medsam_laptop.checkpoints import official_litemedsam_checkpoint
+
+    lite = torch.load(official_litemedsam_checkpoint(), map_location="cpu", weights_only=True)
+    start = torch.load(skip_finetuned / "step_000000.pth", weights_only=True)["model"]
+    last = torch.load(skip_finetuned / "last.pth", weights_only=True)["model"]
+    fresh = {k for k in start if not (k in lite and torch.equal(start[k], lite[k]))}
+    assert {k.split(".")[1] for k in fresh} == {"neck", "output_upscaling1", "output_upscaling2"}
+    assert all(k.startswith("mask_decoder.") for k in fresh)
+    changed = {k for k in start if not torch.equal(start[k], last[k])}
+    assert fresh <= changed and all(k.startswith("mask_decoder.") for k in changed)
+    assert changed - fresh  # the shared decoder parts train too
+
+
+def test_exported_skip_decoder_computes_what_training_did(skip_finetuned, stage_cache, data_dir, tmp_path):
+    """The IR of `import-checkpoint --model litemedsam-skip` (TinyViT and the skip fusion in the encoder
+    graph) gives the logits the trained model gives on the cached features of the same image."""
+    from medsam_laptop.cli import main as medsam_main
+    from medsam_laptop.modeling import build_litemedsam_skip
+
+    best = skip_finetuned / "best.pth"
+    args = ["import-checkpoint", "--model", "litemedsam-skip", str(best), "--weights-dir", str(tmp_path)]
+    assert medsam_main(args) == 0
+    engine = OpenVINOEngine(tmp_path / "litemedsam-skip", "f32", threads=2)
+    assert engine.prompt_mode == "box"
+    item = CacheItem(CASE_2D, None, False)
+    box = item_prompt(item, *case_labels(data_dir, CASE_2D), PropagationSampling(), np.random.default_rng(0))[0]
+    exported = engine.decode(engine.encode(model_input(item_image(data_dir, item))), box[None])
+    model = build_litemedsam_skip(best)
+    batch = {k: torch.from_numpy(v[None]) for k, v in load_features(stage_cache, item, "stages").items()}
+    with torch.no_grad():
+        trained = decode_cached(model, batch | {"box": torch.from_numpy(box[None])})[0][:, 0].numpy()
+    assert exported.shape == trained.shape == (1, 256, 256)
+    assert np.mean((exported > 0) == (trained > 0)) > 0.999  # float16 cache against f32 features
+    assert np.abs(exported - trained).max() < 0.05 * np.abs(trained).max()

@@ -109,7 +109,7 @@ def recipe_run(train_dir, official_checkpoint, tmp_path_factory) -> tuple[Path, 
     config = load_config(
         recipe.DEFAULT_CONFIG,
         {
-            "data_dir": str(root / "data"), "output_dir": str(root / "run"), "device": "cpu", "amp": False,
+            "data_dir": str(root / "data"), "output_dir": str(root / "run"), "device": "cpu", "amp": [],
             "budget_seconds": BUDGET, "reserve_seconds": 3, "measure_seconds": 1, "num_workers": 0,
             "prepare_batch_size": 2, "distill.batch_size": 1, "finetune.batch_size": 2,
             "distill.optimizer.warmup_steps": 1, "finetune.optimizer.warmup_steps": 1,

@@ -16,7 +16,7 @@ from medsam_laptop import segment  # noqa: E402
 from medsam_laptop.cases import read_case  # noqa: E402
 from medsam_laptop.cli import main  # noqa: E402
 from medsam_laptop.engine import OpenVINOEngine  # noqa: E402
-from medsam_laptop.modeling import build_litemedsam, build_swin_litemedsam, init_swin_from_litemedsam  # noqa: E402
+from medsam_laptop.modeling import build_litemedsam, build_swin_litemedsam, init_from_litemedsam  # noqa: E402
 from medsam_laptop.prompts import box_prompts, foreground  # noqa: E402
 from medsam_laptop.timer import StageTimer  # noqa: E402
 from medsam_laptop.torch_backend import TorchEngine  # noqa: E402
@@ -114,7 +114,7 @@ def test_init_from_litemedsam_copies_every_shared_key():
     lite = {
         k: torch.randn_like(v) if v.is_floating_point() else v + 7 for k, v in build_litemedsam().state_dict().items()
     }
-    swin = init_swin_from_litemedsam(lite)
+    swin = init_from_litemedsam("swin-litemedsam", lite)
     copied = [k for k in swin if k in lite and torch.equal(swin[k], lite[k])]
     assert len(copied) == 149
     assert len([k for k in copied if k.startswith("prompt_encoder.")]) == 17

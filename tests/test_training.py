@@ -49,7 +49,7 @@ def two_cases(tmp_path_factory) -> Path:
 
 
 def _config(stage: str, data_dir: Path, out: Path, **keys) -> dict:
-    overrides = {"data_dir": str(data_dir), "output_dir": str(out), "device": "cpu", "num_workers": 0, "amp": False}
+    overrides = {"data_dir": str(data_dir), "output_dir": str(out), "device": "cpu", "num_workers": 0, "amp": []}
     overrides |= {"save_every": 1, "augmentation.hflip": 0.0, "augmentation.vflip": 0.0, "augmentation.intensity": 0.0}
     return load_config(default_config(stage), overrides | keys)
 

@@ -14,7 +14,7 @@ from .contract import PROMPT_MODES
 from .paths import default_weights_dir
 from .precision import AUTO, SHORTHANDS
 
-MODELS = ("litemedsam", "swin-litemedsam")
+MODELS = ("litemedsam", "swin-litemedsam", "litemedsam-skip")
 DEFAULT_WEIGHTS = default_weights_dir()
 EXIT_CASE_FAILED = 1
 EXIT_USAGE = 2
@@ -107,10 +107,10 @@ def _export(model: str, weights_dir: Path, checkpoint: Path | None) -> int:
         if checkpoint is None or not checkpoint.is_file():
             print(f"error: {model} needs its checkpoint file (none is bundled): {checkpoint}", file=sys.stderr)
             return EXIT_USAGE
-        from .export import export_swin_litemedsam
+        from .export import export_skip_decoder_model
 
         try:
-            manifest = export_swin_litemedsam(weights_dir / model, checkpoint)
+            manifest = export_skip_decoder_model(weights_dir / model, checkpoint, model)
         except (RuntimeError, KeyError, ValueError) as err:  # not loadable, or not this model's keys/shapes
             print(f"error: {checkpoint} is not a {model} checkpoint: {err}", file=sys.stderr)
             return EXIT_USAGE

@@ -67,6 +67,15 @@ def cache_namespace(model_dir: Path, graph: str, hint: str) -> str:
     return f"{model_dir.name}-{Path(graph).stem}-{hint}-{digest}"
 
 
+def compile_config(hint: str, threads: int = 0) -> dict:
+    """The CPU plugin's settings for one graph: precision hint, latency mode, and the thread count (0:
+    OpenVINO's choice)."""
+    config: dict = {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}
+    if threads > 0:
+        config["INFERENCE_NUM_THREADS"] = threads
+    return config
+
+
 class OpenVINOEngine:
     """Runs the encoder and the decoder of one prompt mode on the CPU (see `contract.py` for the shapes).
 
@@ -95,9 +104,7 @@ class OpenVINOEngine:
         core = ov.Core()
 
         def compile_graph(graph: str, hint: str) -> ov.CompiledModel:
-            config = {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}
-            if threads > 0:
-                config["INFERENCE_NUM_THREADS"] = threads
+            config = compile_config(hint, threads)
             if cache_dir is not None:
                 config["CACHE_DIR"] = str(cache_dir / cache_namespace(model_dir, graph, hint))
             return core.compile_model(model_dir / graph, "CPU", config)

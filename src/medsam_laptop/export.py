@@ -1,7 +1,8 @@
 """PyTorch -> OpenVINO IR: one image-encoder graph, prompt-encoder + mask-decoder graphs, a manifest.
 
-LiteMedSAM has one decoder graph (boxes). Swin-LiteMedSAM's encoder graph also returns the skip
-features its decoder needs, and it has one decoder graph per prompt mode (`prompts.PROMPT_MODES`).
+LiteMedSAM has one decoder graph (boxes). The skip-feature decoder models (Swin-LiteMedSAM, and
+litemedsam-skip: TinyViT with that decoder) have an encoder graph that also returns the skip features
+their decoder needs, and one decoder graph per prompt mode (`prompts.PROMPT_MODES`).
 
 The graphs are thin wrappers around the model; weights stay float32 (`compress_to_fp16=False`) so the
 IR computes what PyTorch computes. Exporting twice with the same torch and OpenVINO versions gives the
@@ -112,7 +113,6 @@ SWIN_FEATURES = {"image_embeddings": [1, 256, 64, 64], "fine_skip": [1, 128, 128
 SWIN_PROMPT_INPUTS = {"points": ["B", 4, 2], "scribbles": ["B", 1, 256, 256]}
 SWIN_OUTPUTS = {"masks": ["B", 256, 256], "iou_predictions": ["B", 1]}
 SWIN_DECODER_FILES = {"box-points-scribble": "decoder", "box": "decoder_box"}
-SWIN_IR_FILES = ("encoder.xml", "encoder.bin", "decoder.xml", "decoder.bin", "decoder_box.xml", "decoder_box.bin")
 
 
 class SwinEncoderGraph(EncoderGraph):
@@ -138,14 +138,21 @@ class SwinDecoderGraph(Graph):
         return logits[:, 0], iou
 
 
-def export_swin_litemedsam(out_dir: Path, checkpoint: Path) -> dict:
-    """Writes Swin-LiteMedSAM's encoder IR, one decoder IR per prompt mode ("box-points-scribble":
-    decoder.xml, "box": decoder_box.xml) and manifest.json into `out_dir`; returns the manifest.
+# The prompt modes each skip-feature decoder model is exported with, its default first. litemedsam-skip is
+# trained with boxes alone (training/decoder_finetune.py).
+SKIP_MODEL_MODES = {"swin-litemedsam": ("box-points-scribble", "box"), "litemedsam-skip": ("box",)}
 
-    checkpoint: the authors' Swin_LiteMedSAM.pth (bare state_dict or {"model": ...}); no weights are
-    bundled, so there is no default.
+
+def export_skip_decoder_model(out_dir: Path, checkpoint: Path, model_name: str = "swin-litemedsam") -> dict:
+    """Writes the encoder IR, one decoder IR per prompt mode of `SKIP_MODEL_MODES` ("box-points-scribble":
+    decoder.xml, "box": decoder_box.xml) and manifest.json of a skip-feature decoder model into `out_dir`;
+    returns the manifest.
+
+    model_name: "swin-litemedsam" (checkpoint: the authors' Swin_LiteMedSAM.pth, bare state_dict or
+    {"model": ...}; no weights are bundled, so there is no default) or "litemedsam-skip" (a state_dict of
+    that model, e.g. from finetune-decoder).
     """
-    model = model_registry["swin-litemedsam"](checkpoint)
+    model = model_registry[model_name](checkpoint)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     image = torch.rand(1, 3, 256, 256)
@@ -153,11 +160,12 @@ def export_swin_litemedsam(out_dir: Path, checkpoint: Path) -> dict:
     boxes = torch.tensor([[30.0, 40.0, 120.0, 150.0], [10.0, 10.0, 60.0, 90.0]])
     points = torch.tensor([[[60.0, 80.0], [50.0, 120.0], [100.0, 120.0], [90.0, 70.0]], [[20.0, 30.0]] * 4])
     scribbles = (torch.rand(2, 1, 256, 256) > 0.99).float()
-    decoders = {}
+    modes, decoders = SKIP_MODEL_MODES[model_name], {}
     with torch.no_grad():
         encoder = _convert(SwinEncoderGraph(model), {"image": ([1, 3, 256, 256], image)}, list(SWIN_FEATURES))
         ov.save_model(encoder, out_dir / "encoder.xml", compress_to_fp16=False)
-        for mode, stem in SWIN_DECODER_FILES.items():
+        for mode in modes:
+            stem = SWIN_DECODER_FILES[mode]
             # With points and scribbles the graph takes one box a call: with a dynamic box count
             # OpenVINO 2026.4's CPU plugin gives an empty batch (the engine loops over the boxes).
             batch, n = (-1, "B") if mode == "box" else (1, 1)
@@ -172,8 +180,9 @@ def export_swin_litemedsam(out_dir: Path, checkpoint: Path) -> dict:
                 "inputs": {**SWIN_FEATURES, "boxes": [n, 4], **prompt_inputs},
                 "outputs": {k: [n, *shape[1:]] for k, shape in SWIN_OUTPUTS.items()},
             }
+    files = ["encoder.xml", "encoder.bin"] + [f"{SWIN_DECODER_FILES[m]}.{ext}" for m in modes for ext in ("xml", "bin")]
     manifest = {
-        "model": "swin-litemedsam",
+        "model": model_name,
         "checkpoint": {"file": checkpoint.name, "sha256": sha256_of(checkpoint)},
         "export": {
             "torch": torch.__version__,
@@ -182,7 +191,39 @@ def export_swin_litemedsam(out_dir: Path, checkpoint: Path) -> dict:
             "encoder": {"file": "encoder.xml", "inputs": {"image": [1, 3, 256, 256]}, "outputs": SWIN_FEATURES},
             "decoders": decoders,
         },
-        "files": {name: sha256_of(out_dir / name) for name in SWIN_IR_FILES},
+        "files": {name: sha256_of(out_dir / name) for name in files},
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+STAGE_OUTPUTS = {
+    "image_embeddings": [1, 256, 64, 64],
+    "fs0": [1, 128, 128, 128],
+    "fs1": [1, 160, 64, 64],
+    "fs2": [1, 320, 64, 64],
+    "fs3": [1, 320, 64, 64],
+}
+STAGE_ENCODER_FILES = ("encoder.xml", "encoder.bin")
+
+
+class StageEncoderGraph(Graph):
+    """image (1, 3, 256, 256) -> LiteMedSAM's embedding and TinyViT's four stage outputs (`STAGE_OUTPUTS`)."""
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        embedding, stages = self.model.image_encoder.forward_with_stages(image)
+        return embedding, *stages
+
+
+def export_stage_encoder(out_dir: Path, checkpoint: Path) -> dict[str, str]:
+    """Writes encoder.xml/.bin of LiteMedSAM's TinyViT with its stage outputs (for the stage feature cache)
+    into `out_dir`; returns the sha256 of each file."""
+    model = model_registry["litemedsam"](checkpoint)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        graph = _convert(
+            StageEncoderGraph(model), {"image": ([1, 3, 256, 256], torch.rand(1, 3, 256, 256))}, list(STAGE_OUTPUTS)
+        )
+    ov.save_model(graph, out_dir / "encoder.xml", compress_to_fp16=False)
+    return {name: sha256_of(out_dir / name) for name in STAGE_ENCODER_FILES}

@@ -2,8 +2,9 @@
 
 from .build import (
     build_litemedsam,
+    build_litemedsam_skip,
     build_swin_litemedsam,
-    init_swin_from_litemedsam,
+    init_from_litemedsam,
     load_state_dict,
     model_registry,
     strip_unused_swin_keys,
@@ -11,8 +12,9 @@ from .build import (
 
 __all__ = [
     "build_litemedsam",
+    "build_litemedsam_skip",
     "build_swin_litemedsam",
-    "init_swin_from_litemedsam",
+    "init_from_litemedsam",
     "load_state_dict",
     "model_registry",
     "strip_unused_swin_keys",

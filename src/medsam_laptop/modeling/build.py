@@ -10,7 +10,7 @@ from .mask_decoder import MaskDecoder, SwinMaskDecoder
 from .prompt_encoder import PromptEncoder
 from .sam import LiteMedSAM, SwinLiteMedSAM
 from .swin import SwinEncoder
-from .tiny_vit import TinyViT
+from .tiny_vit import TinyViT, TinyViTWithSkips
 from .transformer import TwoWayTransformer
 
 
@@ -46,17 +46,27 @@ def _sam_decoder_args() -> dict:
     )
 
 
+def _tiny_vit_args() -> dict:
+    """LiteMedSAM's TinyViT-5M settings."""
+    return dict(
+        img_size=256,
+        embed_dims=(64, 128, 160, 320),
+        depths=(2, 2, 6, 2),
+        num_heads=(2, 4, 5, 10),
+        window_sizes=(7, 7, 14, 7),
+        mlp_ratio=4.0,
+        mbconv_expand_ratio=4.0,
+    )
+
+
+# Channels of the four encoder stage outputs, which the skip-feature decoder takes: the same in the Swin
+# encoder and in TinyViT-5M.
+SKIP_CHANNELS = (128, 160, 320, 320)
+
+
 def build_litemedsam(checkpoint: str | Path | None = None) -> LiteMedSAM:
     model = LiteMedSAM(
-        image_encoder=TinyViT(
-            img_size=256,
-            embed_dims=(64, 128, 160, 320),
-            depths=(2, 2, 6, 2),
-            num_heads=(2, 4, 5, 10),
-            window_sizes=(7, 7, 14, 7),
-            mlp_ratio=4.0,
-            mbconv_expand_ratio=4.0,
-        ),
+        image_encoder=TinyViT(**_tiny_vit_args()),
         prompt_encoder=_prompt_encoder(),
         mask_decoder=MaskDecoder(**_sam_decoder_args()),
     )
@@ -78,21 +88,35 @@ def build_swin_litemedsam(checkpoint: str | Path | None = None) -> SwinLiteMedSA
             window_size=8,
         ),
         prompt_encoder=_prompt_encoder(),
-        mask_decoder=SwinMaskDecoder(**_sam_decoder_args(), skip_chans=(128, 160, 320, 320)),
+        mask_decoder=SwinMaskDecoder(**_sam_decoder_args(), skip_chans=SKIP_CHANNELS),
     )
     if checkpoint is not None:
         model.load_state_dict(strip_unused_swin_keys(load_state_dict(checkpoint)), strict=True)
     return model.eval()
 
 
-def init_swin_from_litemedsam(lite_state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A Swin-LiteMedSAM state_dict that starts from LiteMedSAM's weights.
+def build_litemedsam_skip(checkpoint: str | Path | None = None) -> SwinLiteMedSAM:
+    """LiteMedSAM's TinyViT encoder with Swin-LiteMedSAM's skip-feature decoder: TinyViT's four stage
+    outputs have the shapes of the Swin encoder's skips. `checkpoint`: a state_dict of this model."""
+    model = SwinLiteMedSAM(
+        image_encoder=TinyViTWithSkips(**_tiny_vit_args()),
+        prompt_encoder=_prompt_encoder(),
+        mask_decoder=SwinMaskDecoder(**_sam_decoder_args(), skip_chans=SKIP_CHANNELS),
+    )
+    if checkpoint is not None:
+        model.load_state_dict(load_state_dict(checkpoint), strict=True)
+    return model.eval()
 
-    Every key with the same name and shape in both models is copied (the prompt encoder, the shared
-    decoder parts and the encoder's patch_embed and neck: 149 keys); every other tensor keeps a fresh
-    Swin-LiteMedSAM initialisation (seeded by the caller's torch RNG).
+
+def init_from_litemedsam(model: str, lite_state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state_dict of the registry's `model` that starts from LiteMedSAM's weights.
+
+    Every key with the same name and shape in both models is copied; every other tensor keeps a fresh
+    initialisation (seeded by the caller's torch RNG). Swin-LiteMedSAM takes the prompt encoder, the shared
+    decoder parts and the encoder's patch_embed and neck (149 keys); litemedsam-skip takes everything but
+    the decoder's `neck` and `output_upscaling1/2`.
     """
-    state = build_swin_litemedsam().state_dict()
+    state = model_registry[model]().state_dict()
     for key, value in lite_state_dict.items():
         if key in state and state[key].shape == value.shape:
             state[key] = value.detach().clone()
@@ -102,4 +126,5 @@ def init_swin_from_litemedsam(lite_state_dict: dict[str, torch.Tensor]) -> dict[
 model_registry: dict[str, Callable[..., nn.Module]] = {
     "litemedsam": build_litemedsam,
     "swin-litemedsam": build_swin_litemedsam,
+    "litemedsam-skip": build_litemedsam_skip,
 }

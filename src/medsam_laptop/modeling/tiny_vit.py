@@ -201,14 +201,17 @@ class TinyViT(nn.Module):
         self.patch_embed = PatchEmbed(in_chans, embed_dims[0])
         res = img_size
         layers: list[nn.Module] = [ConvStage(embed_dims[0], embed_dims[1], (res, res), depths[0], mbconv_expand_ratio)]
+        resolutions = []  # of each stage's input after the first: the previous stage's output
         for i in range(1, len(depths)):
             res = res // 2 if embed_dims[i] not in (320, 448, 576) else res
+            resolutions.append(res)
             out_dim = embed_dims[i + 1] if i + 1 < len(depths) else None
             layers.append(
                 AttentionStage(embed_dims[i], out_dim, (res, res), depths[i], num_heads[i], window_sizes[i], mlp_ratio)
             )
         self.layers = nn.ModuleList(layers)
         self.out_resolution = res
+        self.stage_resolutions = (*resolutions, res)
         self.neck = conv_neck(embed_dims[-1], out_chans)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -218,3 +221,22 @@ class TinyViT(nn.Module):
         b, _, c = x.shape
         x = x.view(b, self.out_resolution, self.out_resolution, c).permute(0, 3, 1, 2)
         return self.neck(x)
+
+    def forward_with_stages(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(B, 3, 256, 256) -> the embedding (B, 256, 64, 64) and the four stage outputs as (B, C, r, r) maps:
+        (B, 128, 128, 128), (B, 160, 64, 64), (B, 320, 64, 64), (B, 320, 64, 64)."""
+        x = self.patch_embed(x)
+        stages = []
+        for layer, r in zip(self.layers, self.stage_resolutions):
+            x = layer(x)
+            b, _, c = x.shape
+            stages.append(x.view(b, r, r, c).permute(0, 3, 1, 2))
+        return self.neck(stages[-1]), stages
+
+
+class TinyViTWithSkips(TinyViT):
+    """TinyViT as the image encoder of a skip-feature decoder: (B, 3, 256, 256) -> (embedding, [fs0, fs1,
+    fs2, fs3]), the shapes `forward_with_stages` gives, which are those of the Swin encoder's skips."""
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:  # type: ignore[override]
+        return self.forward_with_stages(x)

@@ -26,7 +26,7 @@ from ..cases import read_case
 from ..evaluation_guard import check_not_evaluation_set
 from ..segment import z_ranges
 from ..transforms import MODEL_SIZE, box_to_model, prior_box
-from .feature_cache import CacheError, CacheItem, cached_items, load_embedding, missing_items, read_manifest
+from .feature_cache import CacheError, CacheItem, load_features, missing_items, read_manifest
 from .targets import model_mask
 
 
@@ -121,8 +121,9 @@ def item_prompt(
 
 
 class CachedPromptDataset(Dataset):
-    """dataset[(index, seed)] -> {"embedding": (256, 64, 64) float32, "box": (4,) float32 in 256-space,
-    "mask": (256, 256) float32 {0, 1}} for the cached items of `cases` (with or without flipped copies),
+    """dataset[(index, seed)] -> {"embedding": (256, 64, 64) float32 (and, from a "stages" cache, "fs0" to
+    "fs3", see `feature_cache.STAGE_SHAPES`), "box": (4,) float32 in 256-space, "mask": (256, 256) float32
+    {0, 1}} for the cached items of `cases` (with or without flipped copies),
     each group's items listed `group_repeats(..., balance)` times. Labels come from the folder the cache
     was built from."""
 
@@ -130,10 +131,12 @@ class CachedPromptDataset(Dataset):
         self, cache_dir: Path, cases: list[str], sampling: PropagationSampling, flips: bool = True, balance: float = 0.0
     ) -> None:
         self.cache_dir, self.sampling = cache_dir, sampling
-        self.data_dir = check_not_evaluation_set(Path(read_manifest(cache_dir)["data_dir"]), "train")
+        manifest = read_manifest(cache_dir)
+        self.data_dir = check_not_evaluation_set(Path(manifest["data_dir"]), "train")
+        self.features = manifest["features"]
         chosen = set(cases)
-        items = [i for i in cached_items(cache_dir) if i.case in chosen and (flips or not i.flip)]
-        absent = missing_items(cache_dir, items)
+        items = [CacheItem(**e) for e in manifest["items"] if e["case"] in chosen and (flips or not e["flip"])]
+        absent = missing_items(cache_dir, items, self.features)
         if absent:
             raise CacheError(f"{cache_dir} lacks {len(absent)} items (e.g. {absent[0]}); run cache-features again")
         if not items:
@@ -152,4 +155,4 @@ class CachedPromptDataset(Dataset):
         item = self.items[index]
         boxes, gts = case_labels(self.data_dir, item.case)
         box, mask = item_prompt(item, boxes, gts, self.sampling, np.random.default_rng(seed))
-        return {"embedding": load_embedding(self.cache_dir, item), "box": box, "mask": mask}
+        return load_features(self.cache_dir, item, self.features) | {"box": box, "mask": mask}

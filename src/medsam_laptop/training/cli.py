@@ -6,7 +6,7 @@
     python -m medsam_laptop.training evaluate CKPT [-o OUT] [--limit N] [--baseline] [--model M] [--precision P]
     python -m medsam_laptop.training gpu-recipe [--config CONFIG.json] [--budget-seconds S] [--device D] [...]
     python -m medsam_laptop.training ship CKPT --name NAME --evaluation OUT [--weights-dir DIR]
-    python -m medsam_laptop.training cache-features [--data-dir DATA] [--cache-dir CACHE] [--no-flips]
+    python -m medsam_laptop.training cache-features [--features F] [--data-dir DATA] [--cache-dir CACHE] [--no-flips]
 
 Overrides: --steps, --batch-size, --device, --output-dir, --data-dir, --num-workers, --seed, and
 --set KEY=VALUE for any (dotted) config key, VALUE as JSON (e.g. --set loss.match_stages=true).
@@ -26,7 +26,10 @@ STAGE_HELP = {
     "finetune-decoder": "LiteMedSAM's mask decoder on the feature cache (encoder frozen)",
 }
 DEFAULT_DATA_DIR = "${MEDSAM_SHARED}/data/cvpr24-train"
-DEFAULT_CACHE_DIR = Path("build/features/litemedsam-f32")
+DEFAULT_CACHE_DIRS = {
+    "embedding": Path("build/features/litemedsam-f32"),
+    "stages": Path("build/features/litemedsam-stages-f32"),
+}
 OVERRIDES = {  # option -> config key
     "steps": "steps",
     "batch_size": "batch_size",
@@ -63,14 +66,25 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--baseline", action="store_true", help="also score LiteMedSAM; report the shipping bar")
     ev.add_argument(
         "--model",
-        choices=("swin-litemedsam", "litemedsam"),
+        choices=("swin-litemedsam", "litemedsam", "litemedsam-skip"),
         default="swin-litemedsam",
-        help="the checkpoint's architecture (litemedsam: e.g. a finetune-decoder checkpoint)",
+        help="the checkpoint's architecture (litemedsam or litemedsam-skip: a finetune-decoder checkpoint)",
     )
     ev.add_argument("--precision", default="f32", help="of both models (default: %(default)s)")
-    cache = commands.add_parser("cache-features", help="LiteMedSAM's f32 embeddings of the training items")
+    cache = commands.add_parser("cache-features", help="LiteMedSAM's f32 encoder outputs of the training items")
     cache.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="imgs/ and gts/ (default: %(default)s)")
-    cache.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help="default: %(default)s")
+    cache.add_argument(
+        "--features",
+        choices=tuple(DEFAULT_CACHE_DIRS),
+        default="embedding",
+        help="the embedding (LiteMedSAM's decoder), or the embedding and TinyViT's stage outputs "
+        "(litemedsam-skip's decoder) (default: %(default)s)",
+    )
+    cache.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="default: build/features/litemedsam-f32 (embedding), build/features/litemedsam-stages-f32 (stages)",
+    )
     cache.add_argument("--weights-dir", type=Path, help="the folder holding litemedsam/ (default: the bundled one)")
     cache.add_argument("--no-flips", dest="flips", action="store_false", help="no left-right mirrored copies")
     cache.add_argument("--cases", nargs="+", help="only these case files (default: every labelled case)")
@@ -93,7 +107,8 @@ def cache_features(args: argparse.Namespace) -> int:
     try:
         data_dir = expand_path(args.data_dir)
         weights = args.weights_dir or default_weights_dir()
-        build_cache(data_dir, args.cache_dir, weights, args.flips, args.cases, args.threads)
+        cache_dir = args.cache_dir or DEFAULT_CACHE_DIRS[args.features]
+        build_cache(data_dir, cache_dir, weights, args.flips, args.cases, args.threads, args.features)
     except (CacheError, EvaluationSetError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -1,7 +1,12 @@
-"""LiteMedSAM's mask decoder fine-tuned on the feature cache, the encoder frozen (candidate (a) of issue 14).
+"""A mask decoder trained on the feature cache, LiteMedSAM's encoder frozen. config["model"] says which:
+
+- "litemedsam": LiteMedSAM's own decoder, fine-tuned (issue 14, candidate (a)); an "embedding" cache;
+- "litemedsam-skip": Swin-LiteMedSAM's skip-feature decoder on TinyViT's stage outputs (candidate (b));
+  a "stages" cache. Its parts LiteMedSAM has start from LiteMedSAM, the others (`neck`,
+  `output_upscaling1/2`) from a fresh initialisation drawn with config["seed"]. Prompts: the box alone.
 
 The model starts from a LiteMedSAM checkpoint ("official": the bundled weights); config["param_groups"]
-says which parts train. Each step decodes a batch of cached embeddings with the prompts inference would
+says which parts train. Each step decodes a batch of cached features with the prompts inference would
 give (`cached_prompts.py`); loss: Dice + BCE + IoU-head regression.
 
 Model selection: the cached cases are split by `validation` (fraction, seed) into training and validation
@@ -22,12 +27,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..modeling import build_litemedsam
-from ..modeling.sam import LiteMedSAM
+from ..modeling import build_litemedsam, build_litemedsam_skip, init_from_litemedsam, load_state_dict
+from ..modeling.sam import LiteMedSAM, SwinLiteMedSAM
 from ..paths import checkout
 from .cached_prompts import CachedPromptDataset, PropagationSampling, split_cases
 from .config import ConfigError, expand_path
-from .feature_cache import cached_items, read_manifest
+from .feature_cache import read_manifest
 from .loop import Batch, StepLosses, fit, save_checkpoint, trainable_groups
 from .losses import bce_loss, dice_loss, iou_regression_loss
 from .models import teacher_checkpoint
@@ -42,9 +47,34 @@ def git_commit() -> str | None:
     return done.stdout.strip() or None
 
 
-def decoder_losses(model: LiteMedSAM, loss_config: dict) -> StepLosses:
+DecoderModel = LiteMedSAM | SwinLiteMedSAM
+MODEL_FEATURES = {"litemedsam": ("embedding", "stages"), "litemedsam-skip": ("stages",)}  # caches each can use
+
+
+def start_model(config: dict) -> DecoderModel:
+    """config["model"] with LiteMedSAM's weights from config["checkpoint"], and the parts LiteMedSAM lacks
+    drawn from config["seed"]."""
+    torch.manual_seed(config["seed"])
+    checkpoint = teacher_checkpoint(config["checkpoint"])
+    if config["model"] == "litemedsam":
+        return build_litemedsam(checkpoint)
+    model = build_litemedsam_skip()
+    model.load_state_dict(init_from_litemedsam("litemedsam-skip", load_state_dict(checkpoint)), strict=True)
+    return model
+
+
+def decode_cached(model: DecoderModel, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mask logits (B, 1, 256, 256) and IoU (B, 1) for a batch of cached features, one box per item. The
+    skip decoder fuses fs1-fs3 here, as its exported encoder does at inference."""
+    if isinstance(model, LiteMedSAM):
+        return model.decode(batch["embedding"], batch["box"])
+    fused = model.mask_decoder.fuse_skips(batch["fs1"], batch["fs2"], batch["fs3"])
+    return model.decode(batch["embedding"], batch["fs0"], fused, batch["box"])
+
+
+def decoder_losses(model: DecoderModel, loss_config: dict) -> StepLosses:
     def step_losses(batch: Batch) -> dict[str, torch.Tensor]:
-        logits, iou = model.decode(batch["embedding"], batch["box"])
+        logits, iou = decode_cached(model, batch)
         logits, target = logits[:, 0], batch["mask"]
         losses = {
             "dice": dice_loss(logits, target).mean(),
@@ -65,7 +95,7 @@ def hard_dice(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def validation_scores(model: LiteMedSAM, dataset: CachedPromptDataset, batch_size: int = 16) -> dict[str, float]:
+def validation_scores(model: DecoderModel, dataset: CachedPromptDataset, batch_size: int = 16) -> dict[str, float]:
     """Mean hard Dice per modality group over every item of `dataset` (one object each, its prompt drawn with
     the item's index as seed: the same for every checkpoint), and "mean": the mean of the groups."""
     model.eval()
@@ -74,14 +104,14 @@ def validation_scores(model: LiteMedSAM, dataset: CachedPromptDataset, batch_siz
         indices = range(start, min(start + batch_size, len(dataset)))
         items = [dataset[(i, i)] for i in indices]
         batch = {k: torch.from_numpy(np.stack([item[k] for item in items])) for k in items[0]}
-        logits, _ = model.decode(batch["embedding"], batch["box"])
+        logits, _ = decode_cached(model, batch)
         for i, dice in zip(indices, hard_dice(logits[:, 0], batch["mask"]).tolist()):
             per_group.setdefault(dataset.group(i), []).append(dice)
     scores = {group: float(np.mean(values)) for group, values in sorted(per_group.items())}
     return scores | {"mean": float(np.mean(list(scores.values())))}
 
 
-def select_checkpoint(model: LiteMedSAM, out: Path, validation: CachedPromptDataset) -> tuple[Path, list[dict]]:
+def select_checkpoint(model: DecoderModel, out: Path, validation: CachedPromptDataset) -> tuple[Path, list[dict]]:
     """Scores every OUTPUT/step_*.pth (step 0: the starting weights) on `validation` with `model` as the
     vessel; writes OUTPUT/validation.csv and copies the best to OUTPUT/best.pth, which it returns."""
     rows = []
@@ -102,10 +132,16 @@ def datasets(config: dict) -> tuple[CachedPromptDataset, CachedPromptDataset]:
     """(training items with flipped copies, repeated by group_balance; validation items without) of the
     cached cases. The config's data folder must be the one the cache was built from."""
     cache_dir = expand_path(config["cache_dir"])
-    built_from = Path(read_manifest(cache_dir)["data_dir"])
+    manifest = read_manifest(cache_dir)
+    built_from = Path(manifest["data_dir"])
     if expand_path(config["data_dir"]).resolve() != built_from:
         raise ConfigError(f"data_dir {config['data_dir']} is not {built_from}, which {cache_dir} was built from")
-    names = sorted({item.case for item in cached_items(cache_dir)})
+    if manifest["features"] not in MODEL_FEATURES[config["model"]]:
+        raise ConfigError(
+            f"{cache_dir} holds {manifest['features']} features; {config['model']} needs a cache of "
+            f"{' or '.join(MODEL_FEATURES[config['model']])} (cache-features --features)"
+        )
+    names = sorted({entry["case"] for entry in manifest["items"]})
     split = config["validation"]
     training_cases, validation_cases = split_cases(names, split["fraction"], split["seed"])
     prompts = config["prompts"]
@@ -145,8 +181,7 @@ def run(config: dict, device: torch.device, resume: Path | None) -> Path:
     training, validation = datasets(config)
     out.mkdir(parents=True, exist_ok=True)
     start_record(out, config, training, validation)
-    torch.manual_seed(config["seed"])
-    model = build_litemedsam(teacher_checkpoint(config["checkpoint"]))
+    model = start_model(config)
     initial = out / "step_000000.pth"
     if not initial.is_file():
         optimizer = torch.optim.AdamW(trainable_groups(model, config["param_groups"]))

@@ -11,31 +11,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..modeling.tiny_vit import TinyViT
 from .augment import Augmentation
 from .config import expand_path
 from .data import DistillDataset
 from .loop import Batch, StepLosses, fit
 from .losses import feature_mse
 from .models import build_student, load_teacher
-
-
-def teacher_features(encoder: nn.Module, image: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """TinyViT: image (B, 3, 256, 256) -> embedding (B, 256, 64, 64) and its four stage outputs as
-    (B, C, r, r) maps (captured with forward hooks on `encoder.layers`)."""
-    stages: list[torch.Tensor] = []
-
-    def keep(_module: nn.Module, _inputs: tuple, tokens: torch.Tensor) -> None:
-        b, n, c = tokens.shape
-        r = int(round(n**0.5))
-        stages.append(tokens.reshape(b, r, r, c).permute(0, 3, 1, 2))
-
-    handles = [layer.register_forward_hook(keep) for layer in encoder.layers]
-    try:
-        embedding = encoder(image)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return embedding, stages
 
 
 def feature_losses(
@@ -51,12 +33,12 @@ def feature_losses(
     return {"loss": loss, **losses}
 
 
-def distill_losses(student: nn.Module, teacher: nn.Module, loss_config: dict) -> StepLosses:
+def distill_losses(student: nn.Module, teacher: TinyViT, loss_config: dict) -> StepLosses:
     """The step function of stage A: batch {"image": (B, 3, 256, 256)} -> {"loss", "embedding"[, "stages"]}."""
 
     def step_losses(batch: Batch) -> dict[str, torch.Tensor]:
         with torch.no_grad():
-            t_embedding, t_stages = teacher_features(teacher, batch["image"])
+            t_embedding, t_stages = teacher.forward_with_stages(batch["image"])
         return feature_losses(student, batch["image"], t_embedding, t_stages, loss_config)
 
     return step_losses
@@ -64,7 +46,7 @@ def distill_losses(student: nn.Module, teacher: nn.Module, loss_config: dict) ->
 
 @torch.no_grad()
 def teacher_outputs(
-    teacher: nn.Module, inputs: torch.Tensor, batch_size: int, stages: bool, dtype: torch.dtype
+    teacher: TinyViT, inputs: torch.Tensor, batch_size: int, stages: bool, dtype: torch.dtype
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """The teacher once over inputs (N, 3, 256, 256) on its device, in batches -> its embeddings (N, 256,
     64, 64) and, with `stages`, its four stage outputs (N, C, r, r) (else []), kept on the device in `dtype`.
@@ -73,7 +55,7 @@ def teacher_outputs(
     kept: list[torch.Tensor] = []
     for begin in range(0, len(inputs), batch_size):
         rows = slice(begin, begin + batch_size)
-        embedding, outputs = teacher_features(teacher, inputs[rows])
+        embedding, outputs = teacher.forward_with_stages(inputs[rows])
         embeddings[rows] = embedding
         if stages and not kept:
             kept = [torch.empty((len(inputs), *o.shape[1:]), dtype=dtype, device=inputs.device) for o in outputs]

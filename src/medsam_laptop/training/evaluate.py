@@ -1,8 +1,8 @@
 """The final check of a trained checkpoint: export it, segment evaluation cases, score them.
 
 Each step is the project's own command line, run as a subprocess: the export to OpenVINO IR under
-OUT/weights (`python -m medsam_laptop import-checkpoint` for a Swin-LiteMedSAM checkpoint, `export
---checkpoint` for a LiteMedSAM one), `python -m medsam_laptop predict` at one precision,
+OUT/weights (`python -m medsam_laptop import-checkpoint` for a Swin-LiteMedSAM or litemedsam-skip
+checkpoint, `export --checkpoint` for a LiteMedSAM one), `python -m medsam_laptop predict` at one precision,
 `python -m evaluation compute-metrics`; with `baseline`, LiteMedSAM's bundled IR is scored on the same
 cases at the same precision. OUT/evaluation.json holds each model's leaderboard average (the mean of the
 modality groups' mean DSC and NSD) and seconds per case and, with a baseline, the shipping rule's verdict
@@ -78,6 +78,7 @@ def score(
 
 EXPORT_COMMANDS = {  # architecture of the checkpoint -> the command that writes its IR into a weights folder
     "swin-litemedsam": lambda checkpoint: ["import-checkpoint", str(checkpoint)],
+    "litemedsam-skip": lambda checkpoint: ["import-checkpoint", "--model", "litemedsam-skip", str(checkpoint)],
     "litemedsam": lambda checkpoint: ["export", "--model", "litemedsam", "--checkpoint", str(checkpoint)],
 }
 

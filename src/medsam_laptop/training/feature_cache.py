@@ -1,5 +1,10 @@
-"""The frozen-encoder feature cache: LiteMedSAM's OpenVINO f32 image embedding of every training item
+"""The frozen-encoder feature cache: LiteMedSAM's OpenVINO f32 encoder outputs for every training item
 that inference would encode, so that decoders can train without running the encoder.
+
+What is kept per item (`features`):
+- "embedding": the image embedding, all LiteMedSAM's decoder takes;
+- "stages": the embedding and TinyViT's four stage outputs fs0-fs3, all a skip-feature decoder takes
+  (litemedsam-skip). Their encoder graph (`export.export_stage_encoder`) is written into CACHE/encoder/.
 
 Items: every 2D case, and every slice of a 3D case inside one of its boxes' z ranges (the slices the
 propagation visits), each as given and, with `flips`, mirrored left to right (the image is flipped before
@@ -8,7 +13,8 @@ Only cases with ground truth count: the cache serves supervised training.
 
 Layout of CACHE (one folder per encoder and settings):
     cache.json                    the settings, the encoder's sha256s and the item list
-    <case stem>/<slice>[-flip].npy  (256, 64, 64) float16; <slice> is "2d" for 2D cases
+    <case stem>/<slice>[-flip].npy  "embedding": (256, 64, 64) float16; <slice> is "2d" for 2D cases
+    <case stem>/<slice>[-flip].npz  "stages": `STAGE_SHAPES`, float16 each
 
 Each file is written whole or not at all, so a killed run resumes where it stopped; a cache.json with
 other settings is refused instead of mixed with.
@@ -19,6 +25,7 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,13 +35,16 @@ import openvino
 from ..atomic import remove_stale_temporaries, write_atomically
 from ..cases import is_3d_name, read_case
 from ..checkpoints import sha256_of
-from ..engine import OpenVINOEngine
+from ..engine import compile_config
 from ..evaluation_guard import check_not_evaluation_set
 from ..segment import z_ranges
 from ..transforms import model_input
 
 EMBEDDING_SHAPE = (256, 64, 64)
-ITEM_BYTES = int(np.prod(EMBEDDING_SHAPE)) * 2 + 128  # float16 and the .npy header
+STAGE_SHAPES = {"embedding": EMBEDDING_SHAPE, "fs0": (128, 128, 128), "fs1": (160, 64, 64)}
+STAGE_SHAPES |= {"fs2": (320, 64, 64), "fs3": (320, 64, 64)}
+FEATURE_SHAPES = {"embedding": {"embedding": EMBEDDING_SHAPE}, "stages": STAGE_SHAPES}
+SUFFIXES = {"embedding": ".npy", "stages": ".npz"}
 ENCODER_FILES = ("encoder.xml", "encoder.bin")
 
 
@@ -48,9 +58,9 @@ class CacheItem:
     slice: int | None  # 3D: slice index; 2D: None
     flip: bool  # mirrored left to right
 
-    def relative_path(self) -> Path:
+    def relative_path(self, features: str = "embedding") -> Path:
         name = "2d" if self.slice is None else str(self.slice)
-        return Path(self.case.removesuffix(".npz")) / f"{name}{'-flip' if self.flip else ''}.npy"
+        return Path(self.case.removesuffix(".npz")) / f"{name}{'-flip' if self.flip else ''}{SUFFIXES[features]}"
 
 
 def box_slices(boxes: np.ndarray, depth: int) -> list[int]:
@@ -90,21 +100,36 @@ def item_image(data_dir: Path, item: CacheItem, image: np.ndarray | None = None)
     return np.ascontiguousarray(image[:, ::-1]) if item.flip else image
 
 
-def settings(data_dir: Path, weights_dir: Path, flips: bool, cases: list[str] | None) -> dict:
-    """What makes two caches interchangeable: encoder bytes, precision, data folder, flips, case choice."""
-    model_dir = weights_dir / "litemedsam"
+def encoder_dir(cache_dir: Path, weights_dir: Path, features: str) -> Path:
+    """The folder of the encoder graph: the bundled LiteMedSAM's for "embedding"; for "stages", CACHE/encoder,
+    exported there from the official checkpoint when absent."""
+    if features == "embedding":
+        return weights_dir / "litemedsam"
+    folder = cache_dir / "encoder"
+    if not all((folder / f).is_file() for f in ENCODER_FILES):
+        from ..checkpoints import official_litemedsam_checkpoint
+        from ..export import export_stage_encoder  # torch: only this kind of cache needs it
+
+        export_stage_encoder(folder, official_litemedsam_checkpoint())
+    return folder
+
+
+def settings(data_dir: Path, encoder: Path, features: str, flips: bool, cases: list[str] | None) -> dict:
+    """What makes two caches interchangeable: encoder bytes, precision, outputs kept, data folder, flips,
+    case choice."""
     return {
         "encoder": {
             "model": "litemedsam",
             "precision": "f32",
-            "sha256": {f: sha256_of(model_dir / f) for f in ENCODER_FILES},
+            "sha256": {f: sha256_of(encoder / f) for f in ENCODER_FILES},
             "openvino": openvino.__version__,
         },
+        "features": features,
         "data_dir": str(data_dir.resolve()),
         "flips": flips,
         "cases": None if cases is None else sorted(cases),
         "dtype": "float16",
-        "shape": list(EMBEDDING_SHAPE),
+        "shapes": {name: list(shape) for name, shape in FEATURE_SHAPES[features].items()},
     }
 
 
@@ -119,17 +144,23 @@ def cached_items(cache_dir: Path) -> list[CacheItem]:
     return [CacheItem(**entry) for entry in read_manifest(cache_dir)["items"]]
 
 
-def missing_items(cache_dir: Path, items: list[CacheItem]) -> list[CacheItem]:
-    return [item for item in items if not (cache_dir / item.relative_path()).is_file()]
+def missing_items(cache_dir: Path, items: list[CacheItem], features: str) -> list[CacheItem]:
+    return [item for item in items if not (cache_dir / item.relative_path(features)).is_file()]
 
 
-def load_embedding(cache_dir: Path, item: CacheItem) -> np.ndarray:
-    """(256, 64, 64) float32 from the item's float16 file."""
-    return np.load(cache_dir / item.relative_path(), allow_pickle=False).astype(np.float32)
+def load_features(cache_dir: Path, item: CacheItem, features: str) -> dict[str, np.ndarray]:
+    """{name: float32 array} of `FEATURE_SHAPES[features]` from the item's float16 file."""
+    path = cache_dir / item.relative_path(features)
+    if features == "embedding":
+        return {"embedding": np.load(path, allow_pickle=False).astype(np.float32)}
+    with np.load(path, allow_pickle=False) as stored:
+        return {name: stored[name].astype(np.float32) for name in STAGE_SHAPES}
 
 
-def disk_need(n_missing: int) -> int:
-    return n_missing * ITEM_BYTES
+def disk_need(n_missing: int, features: str) -> int:
+    """Bytes of n_missing items: float16 values and about 256 bytes of headers per array."""
+    shapes = FEATURE_SHAPES[features].values()
+    return n_missing * sum(int(np.prod(shape)) * 2 + 256 for shape in shapes)
 
 
 def build_cache(
@@ -139,6 +170,7 @@ def build_cache(
     flips: bool = True,
     cases: list[str] | None = None,
     threads: int = 0,
+    features: str = "embedding",
 ) -> list[CacheItem]:
     """Encodes every missing item into CACHE (see the module docstring); returns all items.
 
@@ -146,8 +178,9 @@ def build_cache(
     less free space than that. Raises CacheError for an existing cache of other settings.
     """
     data_dir = check_not_evaluation_set(Path(data_dir), "train")
-    wanted = settings(data_dir, weights_dir, flips, cases)
     cache_dir.mkdir(parents=True, exist_ok=True)
+    encoder = encoder_dir(cache_dir, weights_dir, features)
+    wanted = settings(data_dir, encoder, features, flips, cases)
     manifest_path = cache_dir / "cache.json"
     if manifest_path.is_file():
         existing = read_manifest(cache_dir)
@@ -159,8 +192,8 @@ def build_cache(
         manifest = wanted | {"items": [asdict(i) for i in items]}
         write_atomically(manifest_path, (json.dumps(manifest, indent=1) + "\n").encode())
     remove_stale_temporaries(cache_dir)
-    todo = missing_items(cache_dir, items)
-    need, free = disk_need(len(todo)), shutil.disk_usage(cache_dir).free
+    todo = missing_items(cache_dir, items, features)
+    need, free = disk_need(len(todo), features), shutil.disk_usage(cache_dir).free
     print(
         f"feature cache {cache_dir}: {len(items)} items, {len(items) - len(todo)} present, {len(todo)} to encode; "
         f"needs {need / 2**30:.2f} GiB, {free / 2**30:.1f} GiB free",
@@ -171,15 +204,16 @@ def build_cache(
         raise CacheError(f"{cache_dir}: {need / 2**30:.2f} GiB needed, only {free / 2**30:.1f} GiB free")
     if not todo:
         return items
-    engine = OpenVINOEngine(weights_dir / "litemedsam", "f32", threads)
+    encode = _encoder(encoder, threads)
     began, image, image_case = time.perf_counter(), None, None
     for done, item in enumerate(todo, start=1):
         if item.case != image_case:
             image, image_case = read_case(data_dir / "imgs" / item.case).image, item.case
-        embedding = engine.encode(model_input(item_image(data_dir, item, image)))[0].astype(np.float16)
-        path = cache_dir / item.relative_path()
+        outputs = encode(model_input(item_image(data_dir, item, image)))
+        path = cache_dir / item.relative_path(features)
         path.parent.mkdir(exist_ok=True)
-        write_atomically(path, _npy_bytes(embedding))
+        arrays = {name: output[0].astype(np.float16) for name, output in zip(FEATURE_SHAPES[features], outputs)}
+        write_atomically(path, _npy_bytes(arrays["embedding"]) if features == "embedding" else _npz_bytes(arrays))
         if done % 25 == 0 or done == len(todo):
             per_item = (time.perf_counter() - began) / done
             left = int(per_item * (len(todo) - done))
@@ -191,7 +225,26 @@ def build_cache(
     return items
 
 
+def _encoder(encoder: Path, threads: int) -> Callable[[np.ndarray], list[np.ndarray]]:
+    """The graph of ENCODER/encoder.xml compiled as the engine compiles it in f32: model input (1, 3, 256,
+    256) -> copies of all its outputs, in order."""
+    config = compile_config("f32", threads)
+    request = openvino.Core().compile_model(encoder / "encoder.xml", "CPU", config).create_infer_request()
+
+    def encode(image: np.ndarray) -> list[np.ndarray]:
+        request.infer([image])
+        return [request.get_output_tensor(i).data.copy() for i in range(len(request.model_outputs))]
+
+    return encode
+
+
 def _npy_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
     return buffer.getvalue()

@@ -52,6 +52,12 @@ def trainable_groups(model: nn.Module, groups: list[dict]) -> list[dict]:
     return result
 
 
+def uses_amp(config: dict, device: torch.device) -> bool:
+    """Whether to run under bf16 autocast: config["amp"] lists the device types to do so on ("cuda",
+    "cpu"); on a CPU without bf16 instructions it is slower than float32."""
+    return device.type in config["amp"]
+
+
 def set_train_mode(model: nn.Module) -> None:
     """Training mode (BatchNorm statistics) only for modules that own trainable parameters."""
     model.eval()
@@ -207,7 +213,7 @@ def fit(
     )
     log, progress = CsvLog(out / "log.csv", start), Progress(label, total, start)
     set_train_mode(model)
-    use_amp = config["amp"] and device.type == "cuda"
+    use_amp = uses_amp(config, device)
     last = out / "last.pth"
     began = time.perf_counter()
     for step, batch in enumerate(loader, start=start + 1):

@@ -1,12 +1,12 @@
 """The models of a training run: the LiteMedSAM teacher and the Swin-LiteMedSAM student, initialised
-from LiteMedSAM (`init_swin_from_litemedsam`) and, for stage B, from stage A's encoder."""
+from LiteMedSAM (`init_from_litemedsam`) and, for stage B, from stage A's encoder."""
 
 from pathlib import Path
 
 import torch
 
 from ..checkpoints import official_litemedsam_checkpoint
-from ..modeling import build_litemedsam, build_swin_litemedsam, init_swin_from_litemedsam, load_state_dict
+from ..modeling import build_litemedsam, build_swin_litemedsam, init_from_litemedsam, load_state_dict
 from ..modeling.sam import LiteMedSAM, SwinLiteMedSAM
 
 ENCODER_PREFIX = "image_encoder."
@@ -29,7 +29,7 @@ def build_student(teacher_spec: str, seed: int, encoder_checkpoint: Path | None 
     encoder patch_embed and neck); the rest freshly initialised from `seed`. With `encoder_checkpoint`
     (a stage A checkpoint), the whole image encoder is taken from it."""
     torch.manual_seed(seed)
-    state = init_swin_from_litemedsam(load_state_dict(teacher_checkpoint(teacher_spec)))
+    state = init_from_litemedsam("swin-litemedsam", load_state_dict(teacher_checkpoint(teacher_spec)))
     if encoder_checkpoint is not None:
         encoder = {k: v for k, v in load_state_dict(encoder_checkpoint).items() if k.startswith(ENCODER_PREFIX)}
         missing = {k for k in state if k.startswith(ENCODER_PREFIX)} - set(encoder)

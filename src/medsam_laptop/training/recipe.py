@@ -40,7 +40,7 @@ from .config import CONFIG_DIR, ConfigError, config_from_options, expand_path
 from .data import DistillDataset, IndexDataset, PromptDataset, PromptSampling
 from .distill import cached_distill_losses, teacher_outputs
 from .finetune import finetune_losses
-from .loop import fit, pick_device
+from .loop import fit, pick_device, uses_amp
 from .models import build_student, load_teacher
 
 DEFAULT_CONFIG = CONFIG_DIR / "gpu-recipe.json"
@@ -152,7 +152,7 @@ def run_recipe(config: dict, device: torch.device) -> Path:
     end = began + config["budget_seconds"] - config["reserve_seconds"]
     out = Path(config["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
-    amp = config["amp"] and device.type == "cuda"
+    amp = uses_amp(config, device)
     distill, finetune = (stage_config(config, stage) for stage in STAGES)
 
     teacher = load_teacher(config["teacher"], device)
