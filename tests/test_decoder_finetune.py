@@ -30,12 +30,14 @@ from medsam_laptop.training.cli import main as training_main  # noqa: E402
 from medsam_laptop.training.config import CONFIG_DIR, ConfigError, default_config, load_config  # noqa: E402
 from medsam_laptop.training.decoder_finetune import decode_cached, run  # noqa: E402
 from medsam_laptop.training.feature_cache import (  # noqa: E402
+    STAGE_SHAPES,
     CacheError,
     CacheItem,
     build_cache,
     cached_items,
     item_image,
     load_features,
+    read_manifest,
 )
 from medsam_laptop.training.targets import model_mask, tight_box  # noqa: E402
 from medsam_laptop.transforms import box_to_model, model_input, prior_box  # noqa: E402
@@ -310,14 +312,35 @@ def test_stage_cache_holds_tinyvits_stage_outputs(stage_cache, data_dir):
     assert list(cached) == list(expected)
     for name, tensor in expected.items():
         reference = tensor[0].numpy()
-        assert cached[name].shape == reference.shape
+        assert cached[name].shape == reference.shape == STAGE_SHAPES[name]
         assert np.abs(cached[name] - reference).max() <= 2e-3 * np.abs(reference).max(), name
 
 
-def test_skip_decoder_needs_a_stage_cache(cache, data_dir, tmp_path):
-    config = _config(cache, data_dir, tmp_path, steps=2, model="litemedsam-skip")
+def test_each_decoder_needs_its_own_kind_of_cache(cache, stage_cache, data_dir, tmp_path):
     with pytest.raises(ConfigError, match="needs a cache of stages"):
-        run(config, torch.device("cpu"), None)
+        run(_config(cache, data_dir, tmp_path, steps=2, model="litemedsam-skip"), torch.device("cpu"), None)
+    with pytest.raises(ConfigError, match="needs a cache of embedding"):
+        run(_config(stage_cache, data_dir, tmp_path, steps=2), torch.device("cpu"), None)
+    with pytest.raises(ConfigError, match="amp must list"):
+        run(_config(cache, data_dir, tmp_path, steps=2, amp=True), torch.device("cpu"), None)
+    assert not any(tmp_path.glob("step_*.pth"))
+
+
+def test_a_stage_cache_is_not_mixed_into_an_embedding_cache(cache, data_dir):
+    with pytest.raises(CacheError, match="other settings"):
+        build_cache(data_dir, cache, default_weights_dir(), flips=True, features="stages")
+    assert not (cache / "encoder").exists()
+
+
+def test_a_cache_of_the_earlier_format_still_reads(cache, tmp_path):
+    """Caches made before the stage cache existed record "shape" and no "features": they hold embeddings."""
+    earlier = json.loads((cache / "cache.json").read_text())
+    earlier["shape"] = earlier.pop("shapes")["embedding"]
+    del earlier["features"]
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    (legacy / "cache.json").write_text(json.dumps(earlier))
+    assert read_manifest(legacy) == read_manifest(cache)
 
 
 @pytest.fixture(scope="module")
@@ -345,8 +368,9 @@ def skip_finetuned(stage_cache, data_dir, tmp_path_factory) -> Path:
 
 def test_skip_decoder_starts_from_litemedsam_and_trains_the_decoder_only(skip_finetuned):
     from medsam_laptop.checkpoints import official_litemedsam_checkpoint
+    from medsam_laptop.modeling import load_state_dict
 
-    lite = torch.load(official_litemedsam_checkpoint(), map_location="cpu", weights_only=True)
+    lite = load_state_dict(official_litemedsam_checkpoint())
     start = torch.load(skip_finetuned / "step_000000.pth", weights_only=True)["model"]
     last = torch.load(skip_finetuned / "last.pth", weights_only=True)["model"]
     fresh = {k for k in start if not (k in lite and torch.equal(start[k], lite[k]))}
@@ -378,3 +402,43 @@ def test_exported_skip_decoder_computes_what_training_did(skip_finetuned, stage_
     assert exported.shape == trained.shape == (1, 256, 256)
     assert np.mean((exported > 0) == (trained > 0)) > 0.999  # float16 cache against f32 features
     assert np.abs(exported - trained).max() < 0.05 * np.abs(trained).max()
+
+
+def _scored(evaluation: Path, checkpoint: Path) -> Path:
+    """An evaluation folder as `evaluate --baseline` leaves it, for `ship`: the verdict "selectable" and
+    two summaries (ship copies them; what they say is evaluate's business, tested above)."""
+    from medsam_laptop.checkpoints import sha256_of
+
+    for label in ("litemedsam", "candidate"):
+        (evaluation / "metrics" / label).mkdir(parents=True)
+        (evaluation / "metrics" / label / "summary.csv").write_text("group,dsc,nsd\nmean of group means,0.7,0.7\n")
+    record = {"checkpoint": str(checkpoint), "checkpoint_sha256": sha256_of(checkpoint), "model": "litemedsam-skip"}
+    record |= {"precision": "f32", "cases": [CASE_2D], "ship": {"decision": "selectable", "reasons": []}}
+    (evaluation / "evaluation.json").write_text(json.dumps(record))
+    return evaluation
+
+
+def test_skip_decoder_ships_with_the_official_encoder_only(skip_finetuned, tmp_path, capsys):
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    best = skip_finetuned / "best.pth"
+    ship = ["ship", str(best), "--evaluation", str(_scored(tmp_path / "scored", best)), "--weights-dir", str(weights)]
+    assert training_main([*ship, "--name", "litemedsam-skip"]) == 2  # the folder import-checkpoint writes
+    assert "cannot name a shipped model" in capsys.readouterr().err
+    assert training_main([*ship, "--name", "skip-tuned"]) == 0
+    manifest = json.loads((weights / "skip-tuned" / "manifest.json").read_text())
+    assert manifest["model"] == "litemedsam-skip" and list(manifest["export"]["decoders"]) == ["box"]
+    assert manifest["training"]["config"]["model"] == "litemedsam-skip"
+    assert OpenVINOEngine(weights / "skip-tuned", "f32", threads=2).prompt_mode == "box"
+
+    changed = torch.load(best, weights_only=True)
+    changed["model"]["image_encoder.neck.0.weight"] += 0.01
+    other = tmp_path / "other" / "best.pth"
+    other.parent.mkdir()
+    torch.save(changed, other)
+    for name in ("run.json", "validation.csv"):
+        (other.parent / name).write_text((skip_finetuned / name).read_text())
+    refused = ["ship", str(other), "--evaluation", str(_scored(tmp_path / "scored-other", other))]
+    assert training_main([*refused, "--weights-dir", str(weights), "--name", "skip-other"]) == 2
+    assert "not the official LiteMedSAM's" in capsys.readouterr().err
+    assert not (weights / "skip-other").exists()

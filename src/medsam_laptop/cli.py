@@ -35,8 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--model",
         default=os.environ.get("MEDSAM_MODEL", "litemedsam"),
-        help="a model folder under the weights folder: litemedsam (bundled), swin-litemedsam (after "
-        "import-checkpoint), or one shipped by training (default: %(default)s)",
+        help="a model folder under the weights folder: litemedsam (bundled), swin-litemedsam or litemedsam-skip "
+        "(after import-checkpoint), or one shipped by training (default: %(default)s)",
     )
     predict.add_argument(
         "--backend", choices=("openvino", "torch"), default="openvino", help="torch needs the export extras"
@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
         choices=PROMPT_MODES,
         default=os.environ.get("MEDSAM_PROMPTS") or None,
         help="swin-litemedsam: box-derived points and scribble besides the box (default), or the box alone; "
-        "litemedsam takes boxes only",
+        "litemedsam and litemedsam-skip take boxes only",
     )
     predict.add_argument(
         "--baseline",
@@ -90,7 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     quantize.add_argument("--weights-dir", type=Path, default=DEFAULT_WEIGHTS)
 
     bring = commands.add_parser(
-        "import-checkpoint", help="convert a user's checkpoint (Swin_LiteMedSAM.pth) into OpenVINO IR under weights/"
+        "import-checkpoint",
+        help="convert a checkpoint (Swin_LiteMedSAM.pth, or a litemedsam-skip one from finetune-decoder) into "
+        "OpenVINO IR under weights/",
     )
     bring.add_argument("--model", choices=MODELS[1:], default="swin-litemedsam")
     bring.add_argument("checkpoint", type=Path, help="bare state_dict or {'model': state_dict}")

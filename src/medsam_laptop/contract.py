@@ -17,6 +17,8 @@ import numpy as np
 
 BOX_ONLY = "box"
 PROMPT_MODES = ("box-points-scribble", BOX_ONLY)
+# The prompt modes of each architecture, its default first. litemedsam-skip is trained with boxes alone.
+MODEL_PROMPT_MODES = {"litemedsam": (BOX_ONLY,), "swin-litemedsam": PROMPT_MODES, "litemedsam-skip": (BOX_ONLY,)}
 
 Features = np.ndarray | tuple[np.ndarray, ...]
 

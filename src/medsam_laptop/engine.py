@@ -1,10 +1,11 @@
 """OpenVINO inference: read the IR, compile it (with a persistent cache), run encoder and decoder.
 
 The model folder's manifest.json says what the graphs take. LiteMedSAM: `encoder.xml` returns the
-embedding, `decoder.xml` takes it and boxes. Swin-LiteMedSAM: the encoder also returns skip features, and
-there is one decoder graph per prompt mode (`decoders` in the manifest): "box-points-scribble" takes
-points and scribbles besides the boxes, "box" takes boxes only. A decoder whose manifest gives a fixed
-box count (1 for "box-points-scribble") is run on the boxes in slices of that count.
+embedding, `decoder.xml` takes it and boxes. Skip-feature decoder models (Swin-LiteMedSAM,
+litemedsam-skip): the encoder also returns skip features, and there is one decoder graph per prompt mode
+(`decoders` in the manifest): "box-points-scribble" takes points and scribbles besides the boxes, "box"
+takes boxes only. A decoder whose manifest gives a fixed box count (1 for "box-points-scribble") is run
+on the boxes in slices of that count.
 
 Compiled graphs are cached under `cache_dir`, one folder per graph file, content, precision hint and
 OpenVINO version: OpenVINO's own cache key ignores the precision hint, and importing a blob compiled
@@ -24,7 +25,8 @@ from .contract import BOX_ONLY, EngineError, Features, feature_arrays, prompt_mo
 from .precision import Configuration
 
 MISSING_GRAPH_HINTS = {
-    "encoder.xml": " (litemedsam: the export command; swin-litemedsam: convert its checkpoint with import-checkpoint)",
+    "encoder.xml": " (litemedsam: the export command; swin-litemedsam, litemedsam-skip: convert a checkpoint with "
+    "import-checkpoint)",
     "encoder-int8.xml": " (make it with the quantize command)",
 }
 

@@ -2,7 +2,7 @@
 
 LiteMedSAM has one decoder graph (boxes). The skip-feature decoder models (Swin-LiteMedSAM, and
 litemedsam-skip: TinyViT with that decoder) have an encoder graph that also returns the skip features
-their decoder needs, and one decoder graph per prompt mode (`prompts.PROMPT_MODES`).
+their decoder needs, and one decoder graph per prompt mode (`contract.MODEL_PROMPT_MODES`).
 
 The graphs are thin wrappers around the model; weights stay float32 (`compress_to_fp16=False`) so the
 IR computes what PyTorch computes. Exporting twice with the same torch and OpenVINO versions gives the
@@ -24,6 +24,7 @@ from .checkpoints import (
     package_version,
     sha256_of,
 )
+from .contract import MODEL_PROMPT_MODES
 from .modeling import model_registry
 
 IR_FILES = ("encoder.xml", "encoder.bin", "decoder.xml", "decoder.bin")
@@ -138,13 +139,8 @@ class SwinDecoderGraph(Graph):
         return logits[:, 0], iou
 
 
-# The prompt modes each skip-feature decoder model is exported with, its default first. litemedsam-skip is
-# trained with boxes alone (training/decoder_finetune.py).
-SKIP_MODEL_MODES = {"swin-litemedsam": ("box-points-scribble", "box"), "litemedsam-skip": ("box",)}
-
-
 def export_skip_decoder_model(out_dir: Path, checkpoint: Path, model_name: str = "swin-litemedsam") -> dict:
-    """Writes the encoder IR, one decoder IR per prompt mode of `SKIP_MODEL_MODES` ("box-points-scribble":
+    """Writes the encoder IR, one decoder IR per prompt mode of `contract.MODEL_PROMPT_MODES` ("box-points-scribble":
     decoder.xml, "box": decoder_box.xml) and manifest.json of a skip-feature decoder model into `out_dir`;
     returns the manifest.
 
@@ -160,7 +156,7 @@ def export_skip_decoder_model(out_dir: Path, checkpoint: Path, model_name: str =
     boxes = torch.tensor([[30.0, 40.0, 120.0, 150.0], [10.0, 10.0, 60.0, 90.0]])
     points = torch.tensor([[[60.0, 80.0], [50.0, 120.0], [100.0, 120.0], [90.0, 70.0]], [[20.0, 30.0]] * 4])
     scribbles = (torch.rand(2, 1, 256, 256) > 0.99).float()
-    modes, decoders = SKIP_MODEL_MODES[model_name], {}
+    modes, decoders = MODEL_PROMPT_MODES[model_name], {}
     with torch.no_grad():
         encoder = _convert(SwinEncoderGraph(model), {"image": ([1, 3, 256, 256], image)}, list(SWIN_FEATURES))
         ov.save_model(encoder, out_dir / "encoder.xml", compress_to_fp16=False)
@@ -204,7 +200,6 @@ STAGE_OUTPUTS = {
     "fs2": [1, 320, 64, 64],
     "fs3": [1, 320, 64, 64],
 }
-STAGE_ENCODER_FILES = ("encoder.xml", "encoder.bin")
 
 
 class StageEncoderGraph(Graph):
@@ -215,9 +210,9 @@ class StageEncoderGraph(Graph):
         return embedding, *stages
 
 
-def export_stage_encoder(out_dir: Path, checkpoint: Path) -> dict[str, str]:
+def export_stage_encoder(out_dir: Path, checkpoint: Path) -> None:
     """Writes encoder.xml/.bin of LiteMedSAM's TinyViT with its stage outputs (for the stage feature cache)
-    into `out_dir`; returns the sha256 of each file."""
+    into `out_dir`."""
     model = model_registry["litemedsam"](checkpoint)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
@@ -226,4 +221,3 @@ def export_stage_encoder(out_dir: Path, checkpoint: Path) -> dict[str, str]:
             StageEncoderGraph(model), {"image": ([1, 3, 256, 256], torch.rand(1, 3, 256, 256))}, list(STAGE_OUTPUTS)
         )
     ov.save_model(graph, out_dir / "encoder.xml", compress_to_fp16=False)
-    return {name: sha256_of(out_dir / name) for name in STAGE_ENCODER_FILES}

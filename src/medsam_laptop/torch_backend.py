@@ -6,13 +6,13 @@ import numpy as np
 import torch
 
 from .checkpoints import official_litemedsam_checkpoint
-from .contract import BOX_ONLY, PROMPT_MODES, Features, feature_arrays, prompt_mode
+from .contract import BOX_ONLY, MODEL_PROMPT_MODES, Features, feature_arrays, prompt_mode
 from .modeling import model_registry
 
 
 class TorchEngine:
-    """model: a registry name. LiteMedSAM defaults to the official weights; Swin-LiteMedSAM needs the
-    authors' checkpoint. prompts: "box" or, for Swin-LiteMedSAM, "box-points-scribble" (its default)."""
+    """model: a registry name. LiteMedSAM defaults to the official weights; the others need a checkpoint.
+    prompts: "box" or, for Swin-LiteMedSAM, "box-points-scribble" (its default; `MODEL_PROMPT_MODES`)."""
 
     def __init__(
         self, model: str = "litemedsam", checkpoint: Path | None = None, threads: int = 0, prompts: str | None = None
@@ -24,7 +24,7 @@ class TorchEngine:
         if checkpoint is None:
             raise ValueError(f"{model} has no bundled weights: pass its checkpoint")
         self.model = model_registry[model](checkpoint)
-        self.prompt_mode = prompt_mode(model, prompts, (BOX_ONLY,) if model == "litemedsam" else PROMPT_MODES)
+        self.prompt_mode = prompt_mode(model, prompts, MODEL_PROMPT_MODES[model])
 
     @torch.inference_mode()
     def encode(self, image: np.ndarray) -> Features:

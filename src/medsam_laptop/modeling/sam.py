@@ -1,5 +1,6 @@
 """The compositions: LiteMedSAM (TinyViT + SAM prompt encoder + SAM mask decoder, box prompts only) and
-Swin-LiteMedSAM (Swin encoder with skip features + the same prompt encoder + a skip-feature decoder)."""
+Swin-LiteMedSAM (an encoder with skip features + the same prompt encoder + a skip-feature decoder). The
+second composition also holds litemedsam-skip, whose encoder is TinyViT with its stage outputs."""
 
 import torch
 from torch import nn
@@ -36,7 +37,8 @@ class LiteMedSAM(nn.Module):
 
 
 class SwinLiteMedSAM(nn.Module):
-    """Swin-LiteMedSAM: Swin encoder with skip features + SAM prompt encoder + skip-feature mask decoder.
+    """Swin-LiteMedSAM: Swin encoder with skip features + SAM prompt encoder + skip-feature mask decoder
+    (with `TinyViTWithSkips` as the encoder: litemedsam-skip).
 
     Prompts per box: the box, and optionally 4 positive points and a scribble mask (all in 256-space).
     """

@@ -26,7 +26,7 @@ from ..cases import read_case
 from ..evaluation_guard import check_not_evaluation_set
 from ..segment import z_ranges
 from ..transforms import MODEL_SIZE, box_to_model, prior_box
-from .feature_cache import CacheError, CacheItem, load_features, missing_items, read_manifest
+from .feature_cache import CacheError, CacheItem, cached_items, load_features, missing_items, read_manifest
 from .targets import model_mask
 
 
@@ -135,7 +135,7 @@ class CachedPromptDataset(Dataset):
         self.data_dir = check_not_evaluation_set(Path(manifest["data_dir"]), "train")
         self.features = manifest["features"]
         chosen = set(cases)
-        items = [CacheItem(**e) for e in manifest["items"] if e["case"] in chosen and (flips or not e["flip"])]
+        items = [i for i in cached_items(cache_dir) if i.case in chosen and (flips or not i.flip)]
         absent = missing_items(cache_dir, items, self.features)
         if absent:
             raise CacheError(f"{cache_dir} lacks {len(absent)} items (e.g. {absent[0]}); run cache-features again")

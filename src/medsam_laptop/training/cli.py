@@ -23,7 +23,7 @@ from .config import ConfigError, config_from_options, default_config, expand_pat
 STAGE_HELP = {
     "distill": "Swin-LiteMedSAM stage A",
     "finetune": "Swin-LiteMedSAM stage B",
-    "finetune-decoder": "LiteMedSAM's mask decoder on the feature cache (encoder frozen)",
+    "finetune-decoder": "a mask decoder on a feature cache, LiteMedSAM's encoder frozen (config model)",
 }
 DEFAULT_DATA_DIR = "${MEDSAM_SHARED}/data/cvpr24-train"
 DEFAULT_CACHE_DIRS = {

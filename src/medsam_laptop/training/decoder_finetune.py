@@ -32,8 +32,8 @@ from ..modeling.sam import LiteMedSAM, SwinLiteMedSAM
 from ..paths import checkout
 from .cached_prompts import CachedPromptDataset, PropagationSampling, split_cases
 from .config import ConfigError, expand_path
-from .feature_cache import read_manifest
-from .loop import Batch, StepLosses, fit, save_checkpoint, trainable_groups
+from .feature_cache import read_manifest, upgraded
+from .loop import Batch, StepLosses, fit, save_checkpoint, trainable_groups, uses_amp
 from .losses import bce_loss, dice_loss, iou_regression_loss
 from .models import teacher_checkpoint
 
@@ -48,7 +48,16 @@ def git_commit() -> str | None:
 
 
 DecoderModel = LiteMedSAM | SwinLiteMedSAM
-MODEL_FEATURES = {"litemedsam": ("embedding", "stages"), "litemedsam-skip": ("stages",)}  # caches each can use
+MODEL_FEATURES = {"litemedsam": "embedding", "litemedsam-skip": "stages"}  # the cache each one trains on
+
+
+def model_name(config: dict) -> str:
+    """config["model"]; litemedsam in configs written before there was a choice. Raises ConfigError for
+    another name."""
+    name = config.get("model", "litemedsam")
+    if name not in MODEL_FEATURES:
+        raise ConfigError(f"model {name!r} is not one of {', '.join(MODEL_FEATURES)}")
+    return name
 
 
 def start_model(config: dict) -> DecoderModel:
@@ -56,7 +65,7 @@ def start_model(config: dict) -> DecoderModel:
     drawn from config["seed"]."""
     torch.manual_seed(config["seed"])
     checkpoint = teacher_checkpoint(config["checkpoint"])
-    if config["model"] == "litemedsam":
+    if model_name(config) == "litemedsam":
         return build_litemedsam(checkpoint)
     model = build_litemedsam_skip()
     model.load_state_dict(init_from_litemedsam("litemedsam-skip", load_state_dict(checkpoint)), strict=True)
@@ -136,10 +145,11 @@ def datasets(config: dict) -> tuple[CachedPromptDataset, CachedPromptDataset]:
     built_from = Path(manifest["data_dir"])
     if expand_path(config["data_dir"]).resolve() != built_from:
         raise ConfigError(f"data_dir {config['data_dir']} is not {built_from}, which {cache_dir} was built from")
-    if manifest["features"] not in MODEL_FEATURES[config["model"]]:
+    needed = MODEL_FEATURES[model_name(config)]
+    if manifest["features"] != needed:
         raise ConfigError(
-            f"{cache_dir} holds {manifest['features']} features; {config['model']} needs a cache of "
-            f"{' or '.join(MODEL_FEATURES[config['model']])} (cache-features --features)"
+            f"{cache_dir} holds {manifest['features']} features; {model_name(config)} needs a cache of "
+            f"{needed} (cache-features --features {needed})"
         )
     names = sorted({entry["case"] for entry in manifest["items"]})
     split = config["validation"]
@@ -162,7 +172,7 @@ def start_record(out: Path, config: dict, training: CachedPromptDataset, validat
     path = out / "run.json"
     if path.is_file():
         record = json.loads(path.read_text())
-        if record["split"] != split or record["cache"] != cache:
+        if record["split"] != split or upgraded(record["cache"]) != cache:
             raise ConfigError(f"{out} holds a run of another split or cache; resume it with its own config")
         return record
     record = {"commit": git_commit(), "split": split, "cache": cache}
@@ -178,6 +188,7 @@ def run(config: dict, device: torch.device, resume: Path | None) -> Path:
     out = Path(config["output_dir"])
     if resume is None and any(out.glob("step_*.pth")):
         raise ConfigError(f"{out} holds checkpoints of an earlier run: --resume one, or choose another output_dir")
+    uses_amp(config, device)  # a bad amp value fails here, before any file is written
     training, validation = datasets(config)
     out.mkdir(parents=True, exist_ok=True)
     start_record(out, config, training, validation)

@@ -15,6 +15,7 @@ Layout of CACHE (one folder per encoder and settings):
     cache.json                    the settings, the encoder's sha256s and the item list
     <case stem>/<slice>[-flip].npy  "embedding": (256, 64, 64) float16; <slice> is "2d" for 2D cases
     <case stem>/<slice>[-flip].npz  "stages": `STAGE_SHAPES`, float16 each
+    encoder/                      "stages": the encoder graph the items come from
 
 Each file is written whole or not at all, so a killed run resumes where it stopped; a cache.json with
 other settings is refused instead of mixed with.
@@ -24,6 +25,7 @@ import io
 import json
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -106,11 +108,13 @@ def encoder_dir(cache_dir: Path, weights_dir: Path, features: str) -> Path:
     if features == "embedding":
         return weights_dir / "litemedsam"
     folder = cache_dir / "encoder"
-    if not all((folder / f).is_file() for f in ENCODER_FILES):
+    if not folder.is_dir():
         from ..checkpoints import official_litemedsam_checkpoint
         from ..export import export_stage_encoder  # torch: only this kind of cache needs it
 
-        export_stage_encoder(folder, official_litemedsam_checkpoint())
+        scratch = Path(tempfile.mkdtemp(prefix=".encoder-", dir=cache_dir))  # the folder appears whole or not
+        export_stage_encoder(scratch, official_litemedsam_checkpoint())
+        scratch.rename(folder)
     return folder
 
 
@@ -133,11 +137,20 @@ def settings(data_dir: Path, encoder: Path, features: str, flips: bool, cases: l
     }
 
 
+def upgraded(recorded: dict) -> dict:
+    """Cache settings as this version writes them: a cache made before there were two kinds holds
+    embeddings and records their shape under "shape"."""
+    if "features" in recorded:
+        return recorded
+    earlier = {k: v for k, v in recorded.items() if k != "shape"}
+    return earlier | {"features": "embedding", "shapes": {"embedding": recorded["shape"]}}
+
+
 def read_manifest(cache_dir: Path) -> dict:
     path = cache_dir / "cache.json"
     if not path.is_file():
         raise CacheError(f"{cache_dir} holds no feature cache (no cache.json); build it with cache-features")
-    return json.loads(path.read_text())
+    return upgraded(json.loads(path.read_text()))
 
 
 def cached_items(cache_dir: Path) -> list[CacheItem]:
@@ -179,13 +192,16 @@ def build_cache(
     """
     data_dir = check_not_evaluation_set(Path(data_dir), "train")
     cache_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path = cache_dir / "cache.json"
+    existing = read_manifest(cache_dir) if manifest_path.is_file() else None
+    other_settings = CacheError(f"{cache_dir} holds a cache of other settings; use another folder or remove it")
+    if existing is not None and existing["features"] != features:
+        raise other_settings
     encoder = encoder_dir(cache_dir, weights_dir, features)
     wanted = settings(data_dir, encoder, features, flips, cases)
-    manifest_path = cache_dir / "cache.json"
-    if manifest_path.is_file():
-        existing = read_manifest(cache_dir)
+    if existing is not None:
         if {k: v for k, v in existing.items() if k != "items"} != wanted:
-            raise CacheError(f"{cache_dir} holds a cache of other settings; use another folder or remove it")
+            raise other_settings
         items = [CacheItem(**entry) for entry in existing["items"]]
     else:
         items = list_items(data_dir, cases, flips)
@@ -204,7 +220,7 @@ def build_cache(
         raise CacheError(f"{cache_dir}: {need / 2**30:.2f} GiB needed, only {free / 2**30:.1f} GiB free")
     if not todo:
         return items
-    encode = _encoder(encoder, threads)
+    encode = _encoder(encoder, threads, len(FEATURE_SHAPES[features]))
     began, image, image_case = time.perf_counter(), None, None
     for done, item in enumerate(todo, start=1):
         if item.case != image_case:
@@ -225,11 +241,13 @@ def build_cache(
     return items
 
 
-def _encoder(encoder: Path, threads: int) -> Callable[[np.ndarray], list[np.ndarray]]:
+def _encoder(encoder: Path, threads: int, outputs: int) -> Callable[[np.ndarray], list[np.ndarray]]:
     """The graph of ENCODER/encoder.xml compiled as the engine compiles it in f32: model input (1, 3, 256,
-    256) -> copies of all its outputs, in order."""
+    256) -> copies of all its outputs, in order. Raises CacheError unless it has `outputs` outputs."""
     config = compile_config("f32", threads)
     request = openvino.Core().compile_model(encoder / "encoder.xml", "CPU", config).create_infer_request()
+    if len(request.model_outputs) != outputs:
+        raise CacheError(f"{encoder / 'encoder.xml'} has {len(request.model_outputs)} outputs, not {outputs}")
 
     def encode(image: np.ndarray) -> list[np.ndarray]:
         request.infer([image])

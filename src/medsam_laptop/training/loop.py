@@ -52,10 +52,17 @@ def trainable_groups(model: nn.Module, groups: list[dict]) -> list[dict]:
     return result
 
 
+AMP_DEVICE_TYPES = ("cuda", "cpu")
+
+
 def uses_amp(config: dict, device: torch.device) -> bool:
     """Whether to run under bf16 autocast: config["amp"] lists the device types to do so on ("cuda",
-    "cpu"); on a CPU without bf16 instructions it is slower than float32."""
-    return device.type in config["amp"]
+    "cpu"); on a CPU without bf16 instructions it is slower than float32. Raises ConfigError for a value
+    that is not such a list."""
+    amp = config["amp"]
+    if not isinstance(amp, list) or any(t not in AMP_DEVICE_TYPES for t in amp):
+        raise ConfigError(f'amp must list device types out of {AMP_DEVICE_TYPES}, e.g. ["cuda"], not {amp!r}')
+    return device.type in amp
 
 
 def set_train_mode(model: nn.Module) -> None:

@@ -1,9 +1,10 @@
 """Shipping a finetune-decoder candidate as a model of its own: weights/<name>/ with its OpenVINO IR and a
 manifest that says how it was made and how it scored.
 
-The IR is `export_litemedsam` of the checkpoint (the encoder is LiteMedSAM's, unchanged, so its files are
-byte-identical to weights/litemedsam's). manifest.json gains:
-- "name": the folder's model name (its "model" stays the architecture, litemedsam);
+The IR is the export of the checkpoint's architecture (config["model"]): `export_litemedsam` for
+litemedsam, whose encoder files are then byte-identical to weights/litemedsam's; `export_skip_decoder_model`
+for litemedsam-skip, whose encoder graph adds the skip fusion to LiteMedSAM's TinyViT. manifest.json gains:
+- "name": the folder's model name (its "model" stays the architecture);
 - "training": the command, the checkpoint's step and config, the commit it was trained at and the
   validation split (`run.json` beside the checkpoint), the validation scores (`validation.csv`), and the
   feature cache's settings and item count;
@@ -20,11 +21,13 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoints import sha256_of
-from ..export import export_litemedsam
+from ..checkpoints import official_litemedsam_checkpoint, sha256_of
+from ..export import export_litemedsam, export_skip_decoder_model
+from ..modeling import load_state_dict
 
 SCORED = ("litemedsam", "candidate")  # the labels of `training evaluate --baseline`
-BUNDLED = ("litemedsam", "swin-litemedsam")
+RESERVED = ("litemedsam", "swin-litemedsam", "litemedsam-skip")  # folders the export commands write
+ENCODER_PREFIX = "image_encoder."
 NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 
@@ -56,8 +59,8 @@ def training_record(checkpoint: Path) -> dict:
 def check_shippable(name: str, evaluation: dict, checkpoint: Path, weights_dir: Path) -> None:
     """Raises ShipError unless the name is new or a model `ship` wrote, the evaluation scored this very
     checkpoint against LiteMedSAM, and the shipping rule lets it ship."""
-    if not NAME.fullmatch(name) or name in BUNDLED:
-        raise ShipError(f"{name!r} cannot name a shipped model: lower-case letters, digits and -, not {BUNDLED}")
+    if not NAME.fullmatch(name) or name in RESERVED:
+        raise ShipError(f"{name!r} cannot name a shipped model: lower-case letters, digits and -, not {RESERVED}")
     existing = weights_dir / name / "manifest.json"
     if (weights_dir / name).exists() and not (existing.is_file() and "training" in json.loads(existing.read_text())):
         raise ShipError(f"{weights_dir / name} exists and was not written by ship; choose another name")
@@ -69,6 +72,16 @@ def check_shippable(name: str, evaluation: dict, checkpoint: Path, weights_dir: 
         raise ShipError("the shipping rule says no: " + "; ".join(evaluation["ship"]["reasons"]))
 
 
+def check_official_encoder(checkpoint: Path) -> None:
+    """Raises ShipError unless the checkpoint's image encoder is the official LiteMedSAM's, the encoder
+    whose stage outputs a "stages" cache holds."""
+    official = load_state_dict(official_litemedsam_checkpoint())
+    ours = load_state_dict(checkpoint)
+    keys = [k for k in official if k.startswith(ENCODER_PREFIX)]
+    if any(k not in ours or not torch.equal(ours[k], official[k]) for k in keys):
+        raise ShipError(f"{checkpoint}'s encoder is not the official LiteMedSAM's, which the stage cache holds")
+
+
 def ship(checkpoint: Path, name: str, evaluation_dir: Path, weights_dir: Path) -> dict:
     """Writes weights_dir/name/ (IR and manifest) for a finetune-decoder checkpoint scored by `training
     evaluate --baseline` into evaluation_dir; returns the manifest. Raises ShipError (see
@@ -76,10 +89,15 @@ def ship(checkpoint: Path, name: str, evaluation_dir: Path, weights_dir: Path) -
     evaluation = json.loads((evaluation_dir / "evaluation.json").read_text())
     check_shippable(name, evaluation, checkpoint, weights_dir)
     record = training_record(checkpoint)
+    architecture = record["config"].get("model", "litemedsam")  # configs before litemedsam-skip lack the key
     with tempfile.TemporaryDirectory(dir=weights_dir) as scratch:
-        manifest = export_litemedsam(Path(scratch) / name, checkpoint)
-        if manifest["files"]["encoder.bin"] != record["cache"]["encoder"]["sha256"]["encoder.bin"]:
-            raise ShipError(f"{checkpoint}'s encoder is not the one the feature cache was made with")
+        if architecture == "litemedsam":
+            manifest = export_litemedsam(Path(scratch) / name, checkpoint)
+            if manifest["files"]["encoder.bin"] != record["cache"]["encoder"]["sha256"]["encoder.bin"]:
+                raise ShipError(f"{checkpoint}'s encoder is not the one the feature cache was made with")
+        else:
+            check_official_encoder(checkpoint)
+            manifest = export_skip_decoder_model(Path(scratch) / name, checkpoint, architecture)
         manifest["name"] = name
         manifest["training"] = record
         summaries = {label: _rows(evaluation_dir / "metrics" / label / "summary.csv") for label in SCORED}
