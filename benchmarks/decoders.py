@@ -53,7 +53,8 @@ def main() -> int:
             encoder_times.append(encoded - began)
             times.append((time.perf_counter() - encoded) / args.boxes)
     print(describe_cpu(openvino_capabilities(), cpu_flags()))
-    print(f"decoder at {args.precision}, {args.boxes} boxes a call, median of {args.rounds} rounds")
+    rounds = f"median of {args.rounds} rounds"
+    print(f"{args.precision}: encoder per call, decoder per box at {args.boxes} boxes a call; {rounds}")
     for model_dir, encoder_times, times in zip(args.model_dirs, encoder_seconds, seconds):
         encoder, decoder = statistics.median(encoder_times), statistics.median(times)
         print(f"{model_dir}: encoder {encoder:.3f} s, decoder {decoder:.4f} s/box")
