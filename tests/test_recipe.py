@@ -119,7 +119,15 @@ def recipe_run(train_dir, official_checkpoint, tmp_path_factory) -> tuple[Path, 
 
     def counted_teacher(spec: str, device: torch.device):
         teacher = load_teacher(spec, device)
-        teacher.image_encoder.register_forward_hook(lambda _m, inputs, _out: seen.extend(inputs[0].clone()))
+        encoder = teacher.image_encoder
+        encoder.register_forward_hook(lambda _m, inputs, _out: seen.extend(inputs[0].clone()))
+        with_stages = encoder.forward_with_stages  # the other way in, which forward hooks do not see
+
+        def counted_with_stages(image: torch.Tensor):
+            seen.extend(image.clone())
+            return with_stages(image)
+
+        encoder.forward_with_stages = counted_with_stages
         return teacher
 
     torch.set_num_threads(1)
