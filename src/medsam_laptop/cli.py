@@ -10,11 +10,11 @@ import sys
 import time
 from pathlib import Path
 
-from .contract import PROMPT_MODES
+from .contract import MODEL_PROMPT_MODES, PROMPT_MODES
 from .paths import default_weights_dir
 from .precision import AUTO, SHORTHANDS
 
-MODELS = ("litemedsam", "swin-litemedsam", "litemedsam-skip")
+MODELS = tuple(MODEL_PROMPT_MODES)  # the architectures: litemedsam first, the skip-decoder models after
 DEFAULT_WEIGHTS = default_weights_dir()
 EXIT_CASE_FAILED = 1
 EXIT_USAGE = 2

@@ -16,6 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..contract import MODEL_PROMPT_MODES
 from ..evaluation_guard import EvaluationSetError
 from ..paths import evaluation_cases
 from .config import ConfigError, config_from_options, default_config, expand_path
@@ -66,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--baseline", action="store_true", help="also score LiteMedSAM; report the shipping bar")
     ev.add_argument(
         "--model",
-        choices=("swin-litemedsam", "litemedsam", "litemedsam-skip"),
+        choices=tuple(MODEL_PROMPT_MODES),
         default="swin-litemedsam",
         help="the checkpoint's architecture (litemedsam or litemedsam-skip: a finetune-decoder checkpoint)",
     )
@@ -83,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     cache.add_argument(
         "--cache-dir",
         type=Path,
-        help="default: build/features/litemedsam-f32 (embedding), build/features/litemedsam-stages-f32 (stages)",
+        help="default: " + ", ".join(f"{path} ({kind})" for kind, path in DEFAULT_CACHE_DIRS.items()),
     )
     cache.add_argument("--weights-dir", type=Path, help="the folder holding litemedsam/ (default: the bundled one)")
     cache.add_argument("--no-flips", dest="flips", action="store_false", help="no left-right mirrored copies")

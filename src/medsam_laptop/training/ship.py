@@ -24,10 +24,10 @@ import torch
 from ..checkpoints import official_litemedsam_checkpoint, sha256_of
 from ..export import export_litemedsam, export_skip_decoder_model
 from ..modeling import load_state_dict
+from .models import ENCODER_PREFIX
 
 SCORED = ("litemedsam", "candidate")  # the labels of `training evaluate --baseline`
 RESERVED = ("litemedsam", "swin-litemedsam", "litemedsam-skip")  # folders the export commands write
-ENCODER_PREFIX = "image_encoder."
 NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 
