@@ -35,6 +35,7 @@ from evaluation.leaderboard import OVERALL, summarize  # noqa: E402
 from medsam_laptop.engine import OpenVINOEngine  # noqa: E402
 from medsam_laptop.paths import evaluation_cases  # noqa: E402
 from medsam_laptop.precision import (  # noqa: E402
+    INT8,
     RECORD_FILE,
     REPORTED_FLAGS,
     SHORTHANDS,
@@ -43,6 +44,7 @@ from medsam_laptop.precision import (  # noqa: E402
     cpu_flags,
     cpu_model,
     describe_cpu,
+    int8_files,
     openvino_capabilities,
 )
 from medsam_laptop.predict import PredictOptions, run  # noqa: E402
@@ -56,6 +58,8 @@ def default_configurations(model_dir: Path, capabilities: set[str]) -> list[str]
     found += [SHORTHANDS[p] for p, cap in (("bf16", "BF16"), ("f16", "FP16")) if cap in capabilities]
     if (model_dir / Configuration.parse("int8").encoder_file).is_file():
         found.append(SHORTHANDS["int8"])
+        if "BF16" in capabilities:
+            found.append("int8+bf16-f32")
     return found
 
 
@@ -84,6 +88,14 @@ def time_engines(model_dir: Path, configurations: list[str], rounds: int) -> dic
         n: {"compile": t["compile"], "encode": statistics.median(t["encode"]), "decode": statistics.median(t["decode"])}
         for n, t in times.items()
     }
+
+
+def result_name(name: str, model_dir: Path) -> str:
+    """The file name of a configuration's per-case scores: an INT8 encoder's carry its bytes' sha256, so
+    scores of an earlier quantization are never reused."""
+    if not Configuration.parse(name).encoder.startswith(INT8):
+        return name
+    return f"{name}-{int8_files(model_dir).get('encoder-int8.bin', 'unrecorded')[:12]}"
 
 
 def read_metrics(path: Path) -> list[tuple[str, float, float]]:
@@ -158,6 +170,7 @@ def record(model_dir: Path, speed: dict, verdicts: dict, command: str) -> Path:
                 },
                 "gate": verdicts[name],
             }
+            | ({"int8_files": int8_files(model_dir)} if Configuration.parse(name).encoder.startswith(INT8) else {})
             for name in verdicts
         ],
     }
@@ -213,7 +226,7 @@ def main() -> None:
         if args.f32_metrics:
             results["f32-f32"] = read_metrics(args.f32_metrics)
         for name in names:
-            csv_path = args.results / f"{name}.csv"
+            csv_path = args.results / f"{result_name(name, model_dir)}.csv"
             if name in results:
                 continue
             if csv_path.is_file():

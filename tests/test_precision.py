@@ -10,7 +10,7 @@ import pytest
 from conftest import REPO
 from medsam_laptop import cli
 from medsam_laptop.engine import OpenVINOEngine, cache_namespace
-from medsam_laptop.precision import Configuration, PrecisionError, choose, cpu_class, read_record, resolve
+from medsam_laptop.precision import Configuration, PrecisionError, choose, cpu_class, int8_files, read_record, resolve
 
 WEIGHTS = REPO / "weights" / "litemedsam"
 ZEN4 = {"avx2", "avx512f", "avx512_bf16", "avx512_vnni"}
@@ -32,7 +32,9 @@ def test_configuration_names():
     assert Configuration.parse("int8-bf16").encoder_file == "encoder-int8.xml"
     assert Configuration.parse("int8-bf16").encoder_hint == "f32"
     assert Configuration.parse("bf16-f32").encoder_file == "encoder.xml"
-    for bad in ("f64", "int8-int8", "bf16-", "auto-f32", ""):
+    mixed = Configuration.parse("int8+bf16-f32")
+    assert (mixed.encoder_file, mixed.encoder_hint, mixed.decoder_hint) == ("encoder-int8.xml", "bf16", "f32")
+    for bad in ("f64", "int8-int8", "bf16-", "auto-f32", "", "int8+f32-f32", "int8+int8-f32", "bf16+f16-f32"):
         with pytest.raises(PrecisionError):
             Configuration.parse(bad)
 
@@ -81,6 +83,18 @@ def test_auto_picks_the_fastest_passing_configuration_whose_files_exist(tmp_path
     assert choose(record, "amx", tmp_path) == Configuration("bf16", "f32")
 
 
+def test_auto_takes_an_int8_pass_only_for_the_int8_encoder_it_measured(tmp_path):
+    measured = {"encoder-int8.xml": "a" * 64, "encoder-int8.bin": "b" * 64}
+    entry = _entry("int8+bf16-f32", True, 0.22, 0.033) | {"int8_files": measured}
+    record = {"classes": {"amx": {"configurations": [_entry("bf16-f32", True, 0.32, 0.033), entry]}}}
+    for name in ("encoder.xml", "encoder-int8.xml"):
+        (tmp_path / name).touch()
+    (tmp_path / "int8.json").write_text(json.dumps({"files": measured}))
+    assert choose(record, "amx", tmp_path) == Configuration("int8+bf16", "f32")
+    (tmp_path / "int8.json").write_text(json.dumps({"files": measured | {"encoder-int8.bin": "c" * 64}}))
+    assert choose(record, "amx", tmp_path) == Configuration("bf16", "f32")  # re-quantized since
+
+
 def test_resolve_reads_the_committed_record_with_injected_capabilities():
     record = read_record(WEIGHTS)
     machines = {
@@ -94,7 +108,12 @@ def test_resolve_reads_the_committed_record_with_injected_capabilities():
         configuration, how = resolve("auto", WEIGHTS, capabilities, flags)
         assert how == f"auto on {cls}"
         entries = record["classes"].get(cls, {}).get("configurations", [])
-        passed = {e["configuration"]: e["speed"] for e in entries if e["gate"]["passed"]}
+        passed = {
+            e["configuration"]: e["speed"]
+            for e in entries
+            if e["gate"]["passed"]
+            and (not e["configuration"].startswith("int8") or e.get("int8_files") == int8_files(WEIGHTS))
+        }
         if not passed:
             assert configuration == Configuration()
             continue

@@ -19,10 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import openvino as ov
 
 from .contract import BOX_ONLY, EngineError, Features, feature_arrays, prompt_mode
-from .precision import Configuration
+from .openvino_runtime import ov
+from .precision import Configuration, int8_files
 
 MISSING_GRAPH_HINTS = {
     "encoder.xml": " (litemedsam: the export command; swin-litemedsam, litemedsam-skip: convert a checkpoint with "
@@ -55,9 +55,7 @@ def cache_namespace(model_dir: Path, graph: str, hint: str) -> str:
     files no record names, by their sizes and modification times.
     """
     recorded = _manifest(model_dir).get("files", {})
-    int8_record = model_dir / "int8.json"
-    if int8_record.is_file():
-        recorded = recorded | json.loads(int8_record.read_text()).get("files", {})
+    recorded = recorded | int8_files(model_dir)
     parts = []
     for name in (graph, Path(graph).with_suffix(".bin").name):
         if name in recorded:

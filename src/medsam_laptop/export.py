@@ -14,6 +14,7 @@ from pathlib import Path
 
 import openvino as ov
 import torch
+from openvino.tools.ovc import convert_model  # not ov.convert_model: see openvino_runtime.py
 from torch import nn
 
 from .checkpoints import (
@@ -56,7 +57,7 @@ class BoxDecoderGraph(Graph):
 
 def _convert(module: nn.Module, inputs: dict[str, tuple[list[int], torch.Tensor]], outputs: list[str]) -> ov.Model:
     example = tuple(t for _, t in inputs.values())
-    graph = ov.convert_model(
+    graph = convert_model(
         module, example_input=example, input=[(name, shape, ov.Type.f32) for name, (shape, _) in inputs.items()]
     )
     for output, name in zip(graph.outputs, outputs):

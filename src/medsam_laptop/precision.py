@@ -1,9 +1,10 @@
 """Precision configurations, and the per-CPU choice behind `--precision auto`.
 
 A configuration names the precision of each graph as ENCODER-DECODER: the encoder runs in f32, bf16 or
-f16 (OpenVINO's inference precision hint on `encoder.xml`) or int8 (the quantized `encoder-int8.xml`,
-compiled with the f32 hint); the decoder runs in f32, bf16 or f16. The single names are shorthands:
-f32 = f32-f32, bf16 = bf16-bf16, f16 = f16-f16, int8 = int8-f32.
+f16 (OpenVINO's inference precision hint on `encoder.xml`), or int8: the quantized `encoder-int8.xml`,
+whose layers left unquantized run in f32 ("int8") or under another hint ("int8+bf16", "int8+f16"); the
+decoder runs in f32, bf16 or f16. The single names are shorthands: f32 = f32-f32, bf16 = bf16-bf16,
+f16 = f16-f16, int8 = int8-f32.
 
 `auto` reads the CPU's class (`cpu_class`) and runs the fastest configuration that the model's record
 (`weights/<model>/precision.json`) lists as having passed the accuracy gate on that class; f32 where none
@@ -17,10 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HINTS = ("f32", "bf16", "f16")
-ENCODER_PRECISIONS = (*HINTS, "int8")
+INT8 = "int8"
+ENCODER_PRECISIONS = (*HINTS, INT8, *(f"{INT8}+{hint}" for hint in HINTS if hint != "f32"))
 SHORTHANDS = {"f32": "f32-f32", "bf16": "bf16-bf16", "f16": "f16-f16", "int8": "int8-f32"}
 AUTO = "auto"
 RECORD_FILE = "precision.json"
+INT8_RECORD_FILE = "int8.json"  # written by quantize.py
 
 # CPU classes, most capable first; a CPU belongs to the first whose needs it meets.
 CPU_CLASSES = {
@@ -60,11 +63,13 @@ class Configuration:
 
     @property
     def encoder_file(self) -> str:
-        return "encoder-int8.xml" if self.encoder == "int8" else "encoder.xml"
+        return "encoder-int8.xml" if self.encoder.startswith(INT8) else "encoder.xml"
 
     @property
     def encoder_hint(self) -> str:
-        return "f32" if self.encoder == "int8" else self.encoder
+        if self.encoder.startswith(INT8):
+            return self.encoder.partition("+")[2] or "f32"
+        return self.encoder
 
     @property
     def decoder_hint(self) -> str:
@@ -109,7 +114,7 @@ def describe_cpu(capabilities: set[str], flags: set[str]) -> str:
 
 
 def openvino_capabilities() -> set[str]:
-    import openvino as ov
+    from .openvino_runtime import ov
 
     return set(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 
@@ -127,12 +132,25 @@ def passed_configurations(record: dict, cls: str) -> list[dict]:
     return sorted(passed, key=lambda e: e["speed"]["encode_s"] + e["speed"]["decode_s_per_box"])
 
 
+def int8_files(model_dir: Path) -> dict[str, str]:
+    """The sha256 of encoder-int8.xml/.bin that the folder's int8.json records; empty without one."""
+    path = model_dir / INT8_RECORD_FILE
+    return json.loads(path.read_text()).get("files", {}) if path.is_file() else {}
+
+
 def choose(record: dict, cls: str, model_dir: Path | None = None) -> Configuration:
-    """The fastest configuration that passed on this CPU class (and whose files exist), else f32."""
+    """The fastest configuration that passed on this CPU class, else f32. With a model folder, only
+    configurations whose files are there count, and an INT8 encoder only if the entry names its bytes
+    (`int8_files`): a pass measured on another quantization says nothing about this one."""
     for entry in passed_configurations(record, cls):
         config = Configuration.parse(entry["configuration"])
-        if model_dir is None or (model_dir / config.encoder_file).is_file():
+        if model_dir is None:
             return config
+        if not (model_dir / config.encoder_file).is_file():
+            continue
+        if config.encoder.startswith(INT8) and entry.get("int8_files") != int8_files(model_dir):
+            continue
+        return config
     return Configuration()
 
 
