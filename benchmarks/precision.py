@@ -36,6 +36,8 @@ from medsam_laptop.engine import OpenVINOEngine  # noqa: E402
 from medsam_laptop.paths import evaluation_cases  # noqa: E402
 from medsam_laptop.precision import (  # noqa: E402
     INT8,
+    INT8_FILES,
+    INT8_RECORD_FILE,
     RECORD_FILE,
     REPORTED_FLAGS,
     SHORTHANDS,
@@ -44,7 +46,7 @@ from medsam_laptop.precision import (  # noqa: E402
     cpu_flags,
     cpu_model,
     describe_cpu,
-    int8_files,
+    int8_sha256s,
     openvino_capabilities,
 )
 from medsam_laptop.predict import PredictOptions, run  # noqa: E402
@@ -53,7 +55,8 @@ GATE_OVERALL, GATE_GROUP = 0.003, 0.01
 
 
 def default_configurations(model_dir: Path, capabilities: set[str]) -> list[str]:
-    """f32, then the shorthands this CPU (its OpenVINO capabilities) and model folder can run."""
+    """f32, then what this CPU (its OpenVINO capabilities) and model folder can run: the bf16 and f16
+    shorthands, int8, and int8+bf16-f32."""
     found = ["f32-f32"]
     found += [SHORTHANDS[p] for p, cap in (("bf16", "BF16"), ("f16", "FP16")) if cap in capabilities]
     if (model_dir / Configuration.parse("int8").encoder_file).is_file():
@@ -91,11 +94,14 @@ def time_engines(model_dir: Path, configurations: list[str], rounds: int) -> dic
 
 
 def result_name(name: str, model_dir: Path) -> str:
-    """The file name of a configuration's per-case scores: an INT8 encoder's carry its bytes' sha256, so
-    scores of an earlier quantization are never reused."""
+    """The file name of a configuration's per-case scores. An INT8 encoder's carry the start of its .bin's
+    sha256 (from int8.json), so scores of an earlier quantization are not reused."""
     if not Configuration.parse(name).encoder.startswith(INT8):
         return name
-    return f"{name}-{int8_files(model_dir).get('encoder-int8.bin', 'unrecorded')[:12]}"
+    recorded = int8_sha256s(model_dir)
+    if not recorded:
+        raise SystemExit(f"{name}: {model_dir / INT8_RECORD_FILE} is missing; make the INT8 encoder with quantize")
+    return f"{name}-{recorded[INT8_FILES[1]][:12]}"
 
 
 def read_metrics(path: Path) -> list[tuple[str, float, float]]:
@@ -144,8 +150,21 @@ def gate(base: dict, other: dict) -> dict:
     }
 
 
-def record(model_dir: Path, speed: dict, verdicts: dict, command: str) -> Path:
-    """Writes this CPU class's entries (speed and gate of every configuration) into the model's record."""
+def scores_source(reused: dict[str, Path]) -> str:
+    """Where the record's figures come from: this run, except the per-case scores read from earlier CSVs."""
+    if not reused:
+        return "speeds and per-case scores from this run"
+    earlier = ", ".join(
+        f"{name} from {path.relative_to(REPO) if path.is_relative_to(REPO) else path} "
+        f"(written {time.strftime('%Y-%m-%d', time.localtime(path.stat().st_mtime))})"
+        for name, path in reused.items()
+    )
+    return f"speeds from this run; per-case scores of earlier runs for {earlier}; the others from this run"
+
+
+def record(model_dir: Path, speed: dict, verdicts: dict, command: str, reused: dict[str, Path]) -> Path:
+    """Writes this CPU class's entries (speed and gate of every configuration) into the model's record;
+    `reused` names the configurations whose per-case scores came from an earlier run's CSV."""
     path = model_dir / RECORD_FILE
     data = json.loads(path.read_text()) if path.is_file() else {"classes": {}}
     data["gate"] = {
@@ -161,6 +180,7 @@ def record(model_dir: Path, speed: dict, verdicts: dict, command: str) -> Path:
         "openvino_capabilities": sorted(capabilities),
         "measured": time.strftime("%Y-%m-%d"),
         "command": command,
+        "source": scores_source(reused),
         "configurations": [
             {
                 "configuration": name,
@@ -170,7 +190,7 @@ def record(model_dir: Path, speed: dict, verdicts: dict, command: str) -> Path:
                 },
                 "gate": verdicts[name],
             }
-            | ({"int8_files": int8_files(model_dir)} if Configuration.parse(name).encoder.startswith(INT8) else {})
+            | ({"int8_files": int8_sha256s(model_dir)} if Configuration.parse(name).encoder.startswith(INT8) else {})
             for name in verdicts
         ],
     }
@@ -212,6 +232,7 @@ def main() -> None:
         "| encoder vs f32 | decoder vs f32 |",
         "|---|---|---|---|---|---|",
     ]
+    result_files = {n: args.results / f"{result_name(n, model_dir)}.csv" for n in names} if args.accuracy else {}
     speed = time_engines(model_dir, names, args.rounds)
     base = speed["f32-f32"]
     for name, t in speed.items():
@@ -222,21 +243,24 @@ def main() -> None:
     print("\n".join(lines), flush=True)
 
     if args.accuracy:
-        results, seconds = {}, {}
+        results, seconds, reused = {}, {}, {}
         if args.f32_metrics:
             results["f32-f32"] = read_metrics(args.f32_metrics)
         for name in names:
-            csv_path = args.results / f"{result_name(name, model_dir)}.csv"
+            csv_path = result_files[name]
             if name in results:
                 continue
             if csv_path.is_file():
-                results[name] = read_metrics(csv_path)
+                results[name], reused[name] = read_metrics(csv_path), csv_path
                 continue
             print(f"accuracy: predict --precision {name} on {args.cases_dir}", flush=True)
             results[name], seconds[name] = scores_of(name, args.cases_dir, args.model, args.results / name)
             write_metrics(csv_path, results[name])
         groups = {n: {row.group: row for row in summarize(scores)} for n, scores in results.items()}
-        source = f"`{args.f32_metrics}`" if args.f32_metrics else "its own run"
+        if args.f32_metrics:
+            source = f"`{args.f32_metrics}`"
+        else:
+            source = f"an earlier run, `{reused['f32-f32']}`" if "f32-f32" in reused else "its own run"
         others = [n for n in groups if n != "f32-f32"]
         lines += [
             "",
@@ -254,13 +278,14 @@ def main() -> None:
         for name in others:
             verdicts[name] = v = gate(groups["f32-f32"], groups[name])
             run_time = f", whole run {seconds[name]:.0f} s" if name in seconds else ""
+            run_time += f", scores of an earlier run (`{reused[name]}`)" if name in reused else ""
             lines.append(
                 f"- {name}: overall drop {v['mean_drop']:+.4f} (gate {GATE_OVERALL}), worst group "
                 f"{v['worst_group']} {v['worst_drop']:+.4f} (gate {GATE_GROUP}): "
                 f"**{'passes' if v['passed'] else 'fails'}**{run_time}."
             )
         if args.record:
-            lines.append(f"\nRecorded in `{record(model_dir, speed, verdicts, command).relative_to(REPO)}`.")
+            lines.append(f"\nRecorded in `{record(model_dir, speed, verdicts, command, reused).relative_to(REPO)}`.")
     report = "\n".join(lines) + "\n"
     out = args.out or REPO / "benchmarks" / f"precision-{cpu_class(openvino_capabilities(), cpu_flags())}.md"
     out.write_text(report)

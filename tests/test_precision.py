@@ -10,7 +10,7 @@ import pytest
 from conftest import REPO
 from medsam_laptop import cli
 from medsam_laptop.engine import OpenVINOEngine, cache_namespace
-from medsam_laptop.precision import Configuration, PrecisionError, choose, cpu_class, int8_files, read_record, resolve
+from medsam_laptop.precision import Configuration, PrecisionError, choose, cpu_class, int8_sha256s, read_record, resolve
 
 WEIGHTS = REPO / "weights" / "litemedsam"
 ZEN4 = {"avx2", "avx512f", "avx512_bf16", "avx512_vnni"}
@@ -73,14 +73,17 @@ def test_auto_picks_the_fastest_passing_configuration_whose_files_exist(tmp_path
                 "configurations": [
                     _entry("f32-f32", True, 0.70, 0.071),
                     _entry("bf16-f32", True, 0.32, 0.071),
-                    _entry("int8-bf16", True, 0.25, 0.033),
+                    _entry("int8-bf16", True, 0.25, 0.033) | {"int8_files": {"encoder-int8.bin": "a" * 64}},
                 ]
             }
         }
     }
     assert choose(record, "amx") == Configuration("int8", "bf16")
-    (tmp_path / "encoder.xml").touch()  # a model folder without the INT8 encoder
-    assert choose(record, "amx", tmp_path) == Configuration("bf16", "f32")
+    (tmp_path / "encoder.xml").touch()
+    (tmp_path / "int8.json").write_text(json.dumps({"files": {"encoder-int8.bin": "a" * 64}}))
+    assert choose(record, "amx", tmp_path) == Configuration("bf16", "f32")  # the INT8 encoder's files are missing
+    (tmp_path / "encoder-int8.xml").touch()
+    assert choose(record, "amx", tmp_path) == Configuration("int8", "bf16")
 
 
 def test_auto_takes_an_int8_pass_only_for_the_int8_encoder_it_measured(tmp_path):
@@ -93,6 +96,9 @@ def test_auto_takes_an_int8_pass_only_for_the_int8_encoder_it_measured(tmp_path)
     assert choose(record, "amx", tmp_path) == Configuration("int8+bf16", "f32")
     (tmp_path / "int8.json").write_text(json.dumps({"files": measured | {"encoder-int8.bin": "c" * 64}}))
     assert choose(record, "amx", tmp_path) == Configuration("bf16", "f32")  # re-quantized since
+    (tmp_path / "int8.json").unlink()
+    del entry["int8_files"]
+    assert choose(record, "amx", tmp_path) == Configuration("bf16", "f32")  # neither side names the bytes
 
 
 def test_resolve_reads_the_committed_record_with_injected_capabilities():
@@ -112,7 +118,7 @@ def test_resolve_reads_the_committed_record_with_injected_capabilities():
             e["configuration"]: e["speed"]
             for e in entries
             if e["gate"]["passed"]
-            and (not e["configuration"].startswith("int8") or e.get("int8_files") == int8_files(WEIGHTS))
+            and (not e["configuration"].startswith("int8") or e.get("int8_files") == int8_sha256s(WEIGHTS))
         }
         if not passed:
             assert configuration == Configuration()
@@ -120,6 +126,10 @@ def test_resolve_reads_the_committed_record_with_injected_capabilities():
         fastest = min(passed, key=lambda n: passed[n]["encode_s"] + passed[n]["decode_s_per_box"])
         assert configuration == Configuration.parse(fastest)
     assert resolve("int8", WEIGHTS) == (Configuration("int8", "f32"), "int8")
+    gated_here = [
+        e for e in record["classes"]["avx512-bf16"]["configurations"] if e["configuration"].startswith("int8")
+    ]
+    assert gated_here and all(e["int8_files"] == int8_sha256s(WEIGHTS) for e in gated_here)
 
 
 def test_every_recorded_class_names_its_measurement():
@@ -129,7 +139,8 @@ def test_every_recorded_class_names_its_measurement():
         names = [e["configuration"] for e in entry["configurations"]]
         assert "f32-f32" in names, cls  # the baseline every choice is timed against
         for e in entry["configurations"]:
-            Configuration.parse(e["configuration"])
+            if Configuration.parse(e["configuration"]).encoder.startswith("int8"):
+                assert set(e["int8_files"]) == {"encoder-int8.xml", "encoder-int8.bin"}, (cls, e)
             gate = e["gate"]
             if e["configuration"] != "f32-f32":
                 within = (
@@ -171,7 +182,11 @@ def test_switching_precision_over_one_cache_folder(tmp_path, cases_dir):
     import openvino as ov
 
     capabilities = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-    precisions = ["f32", "int8", *(["bf16", "bf16-f32", "int8-bf16"] if "BF16" in capabilities else [])]
+    precisions = [
+        "f32",
+        "int8",
+        *(["bf16", "bf16-f32", "int8-bf16", "int8+bf16-f32"] if "BF16" in capabilities else []),
+    ]
     outputs = tmp_path / "out"
     for precision in [*precisions, "f32", *precisions]:  # second round: every blob comes from the cache
         assert _predict(tmp_path, cases_dir, precision, outputs) == 0, precision
@@ -210,5 +225,9 @@ def test_engine_compiles_the_configuration_it_names():
     engine = OpenVINOEngine(WEIGHTS, "int8-bf16", cache_dir=None)
     assert "i8" in _runtime_precisions(engine._encoder) and "bf16" not in _runtime_precisions(engine._encoder)
     assert ("bf16" in _runtime_precisions(engine._decoder)) == bf16
+    mixed = OpenVINOEngine(WEIGHTS, "int8+bf16-f32", cache_dir=None)
+    assert "i8" in _runtime_precisions(mixed._encoder)
+    assert ("bf16" in _runtime_precisions(mixed._encoder)) == bf16
+    assert "bf16" not in _runtime_precisions(mixed._decoder)
     f32 = OpenVINOEngine(WEIGHTS, "f32", cache_dir=None)
     assert not {"i8", "bf16"} & (_runtime_precisions(f32._encoder) | _runtime_precisions(f32._decoder))

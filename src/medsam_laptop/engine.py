@@ -22,7 +22,7 @@ import numpy as np
 
 from .contract import BOX_ONLY, EngineError, Features, feature_arrays, prompt_mode
 from .openvino_runtime import ov
-from .precision import Configuration, int8_files
+from .precision import Configuration, int8_sha256s
 
 MISSING_GRAPH_HINTS = {
     "encoder.xml": " (litemedsam: the export command; swin-litemedsam, litemedsam-skip: convert a checkpoint with "
@@ -55,7 +55,7 @@ def cache_namespace(model_dir: Path, graph: str, hint: str) -> str:
     files no record names, by their sizes and modification times.
     """
     recorded = _manifest(model_dir).get("files", {})
-    recorded = recorded | int8_files(model_dir)
+    recorded = recorded | int8_sha256s(model_dir)
     parts = []
     for name in (graph, Path(graph).with_suffix(".bin").name):
         if name in recorded:

@@ -24,6 +24,7 @@ SHORTHANDS = {"f32": "f32-f32", "bf16": "bf16-bf16", "f16": "f16-f16", "int8": "
 AUTO = "auto"
 RECORD_FILE = "precision.json"
 INT8_RECORD_FILE = "int8.json"  # written by quantize.py
+INT8_FILES = ("encoder-int8.xml", "encoder-int8.bin")
 
 # CPU classes, most capable first; a CPU belongs to the first whose needs it meets.
 CPU_CLASSES = {
@@ -63,7 +64,7 @@ class Configuration:
 
     @property
     def encoder_file(self) -> str:
-        return "encoder-int8.xml" if self.encoder.startswith(INT8) else "encoder.xml"
+        return INT8_FILES[0] if self.encoder.startswith(INT8) else "encoder.xml"
 
     @property
     def encoder_hint(self) -> str:
@@ -132,8 +133,8 @@ def passed_configurations(record: dict, cls: str) -> list[dict]:
     return sorted(passed, key=lambda e: e["speed"]["encode_s"] + e["speed"]["decode_s_per_box"])
 
 
-def int8_files(model_dir: Path) -> dict[str, str]:
-    """The sha256 of encoder-int8.xml/.bin that the folder's int8.json records; empty without one."""
+def int8_sha256s(model_dir: Path) -> dict[str, str]:
+    """INT8_FILES' sha256s as the folder's int8.json records them; empty without one."""
     path = model_dir / INT8_RECORD_FILE
     return json.loads(path.read_text()).get("files", {}) if path.is_file() else {}
 
@@ -141,15 +142,18 @@ def int8_files(model_dir: Path) -> dict[str, str]:
 def choose(record: dict, cls: str, model_dir: Path | None = None) -> Configuration:
     """The fastest configuration that passed on this CPU class, else f32. With a model folder, only
     configurations whose files are there count, and an INT8 encoder only if the entry names its bytes
-    (`int8_files`): a pass measured on another quantization says nothing about this one."""
+    (`int8_files`, equal to int8.json's sha256s): a pass measured on another quantization says nothing
+    about this one."""
     for entry in passed_configurations(record, cls):
         config = Configuration.parse(entry["configuration"])
         if model_dir is None:
             return config
         if not (model_dir / config.encoder_file).is_file():
             continue
-        if config.encoder.startswith(INT8) and entry.get("int8_files") != int8_files(model_dir):
-            continue
+        if config.encoder.startswith(INT8):
+            measured = entry.get("int8_files")
+            if not measured or measured != int8_sha256s(model_dir):
+                continue
         return config
     return Configuration()
 

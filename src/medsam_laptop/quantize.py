@@ -9,7 +9,7 @@ Within it, `float_layers` stay unquantized: TinyViT's convolutional start (the s
 input's full 256 x 256, where values are still close to pixels) and the neck's last convolution, which
 writes the embedding. Chosen on the training cases alone (BENCHMARKS.md): in float, they halve the
 disagreement with f32 masks that INT8 adds to bf16's, and cost a quarter of INT8's speed-up over bf16.
-Export-time only (needs nncf); `predict --precision int8` (or int8+bf16) runs the result.
+Export-time only (needs nncf); `predict --precision int8` (or int8+bf16-f32) runs the result.
 """
 
 import json
@@ -22,10 +22,9 @@ import openvino as ov
 from .cases import read_case
 from .checkpoints import package_version, sha256_of
 from .evaluation_guard import check_not_evaluation_set
-from .precision import INT8_RECORD_FILE
+from .precision import INT8_FILES, INT8_RECORD_FILE
 from .transforms import model_input
 
-INT8_FILES = ("encoder-int8.xml", "encoder-int8.bin")
 SEED = 0
 
 
@@ -53,10 +52,13 @@ CONVOLUTIONS = ("Convolution", "GroupConvolution")
 
 
 def float_layers(model: ov.Model) -> list[str]:
-    """Names of the encoder's layers left unquantized: every convolution before the first attention (the
-    stem and stage 1) and the last convolution (the neck's 3 x 3, which writes the embedding)."""
+    """Names of a TinyViT encoder's layers left unquantized: every convolution before the first attention
+    (the stem and stage 1) and the last convolution (the neck's 3 x 3, which writes the embedding)."""
     ops = model.get_ordered_ops()
-    first_attention = next(i for i, op in enumerate(ops) if op.get_type_name() == "ScaledDotProductAttention")
+    attention = [i for i, op in enumerate(ops) if op.get_type_name() == "ScaledDotProductAttention"]
+    if not attention:
+        raise ValueError("the encoder has no attention layer: float_layers knows TinyViT's layout only")
+    first_attention = attention[0]
     early = [op.get_friendly_name() for op in ops[:first_attention] if op.get_type_name() in CONVOLUTIONS]
     last = [op.get_friendly_name() for op in ops if op.get_type_name() == "Convolution"][-1]
     return [*early, last]
