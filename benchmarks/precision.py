@@ -35,7 +35,6 @@ from evaluation.leaderboard import OVERALL, summarize  # noqa: E402
 from medsam_laptop.engine import OpenVINOEngine  # noqa: E402
 from medsam_laptop.paths import evaluation_cases  # noqa: E402
 from medsam_laptop.precision import (  # noqa: E402
-    INT8,
     INT8_FILES,
     INT8_RECORD_FILE,
     RECORD_FILE,
@@ -96,7 +95,7 @@ def time_engines(model_dir: Path, configurations: list[str], rounds: int) -> dic
 def result_name(name: str, model_dir: Path) -> str:
     """The file name of a configuration's per-case scores. An INT8 encoder's carry the start of its .bin's
     sha256 (from int8.json), so scores of an earlier quantization are not reused."""
-    if not Configuration.parse(name).encoder.startswith(INT8):
+    if not Configuration.parse(name).encoder_is_int8:
         return name
     recorded = int8_sha256s(model_dir)
     if not recorded:
@@ -150,8 +149,9 @@ def gate(base: dict, other: dict) -> dict:
     }
 
 
-def scores_source(reused: dict[str, Path]) -> str:
-    """Where the record's figures come from: this run, except the per-case scores read from earlier CSVs."""
+def scores_source(reused: dict[str, Path], names: list[str]) -> str:
+    """Where the record's figures for `names` come from: this run, except the per-case scores read from
+    earlier CSVs."""
     if not reused:
         return "speeds and per-case scores from this run"
     earlier = ", ".join(
@@ -159,7 +159,8 @@ def scores_source(reused: dict[str, Path]) -> str:
         f"(written {time.strftime('%Y-%m-%d', time.localtime(path.stat().st_mtime))})"
         for name, path in reused.items()
     )
-    return f"speeds from this run; per-case scores of earlier runs for {earlier}; the others from this run"
+    others = "; the others from this run" if set(names) - set(reused) else ""
+    return f"speeds from this run; per-case scores of earlier runs for {earlier}{others}"
 
 
 def record(model_dir: Path, speed: dict, verdicts: dict, command: str, reused: dict[str, Path]) -> Path:
@@ -180,7 +181,7 @@ def record(model_dir: Path, speed: dict, verdicts: dict, command: str, reused: d
         "openvino_capabilities": sorted(capabilities),
         "measured": time.strftime("%Y-%m-%d"),
         "command": command,
-        "source": scores_source(reused),
+        "source": scores_source(reused, list(verdicts)),
         "configurations": [
             {
                 "configuration": name,
@@ -190,7 +191,7 @@ def record(model_dir: Path, speed: dict, verdicts: dict, command: str, reused: d
                 },
                 "gate": verdicts[name],
             }
-            | ({"int8_files": int8_sha256s(model_dir)} if Configuration.parse(name).encoder.startswith(INT8) else {})
+            | ({"int8_files": int8_sha256s(model_dir)} if Configuration.parse(name).encoder_is_int8 else {})
             for name in verdicts
         ],
     }

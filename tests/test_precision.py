@@ -25,6 +25,11 @@ def _entry(name: str, passed: bool, encode_s: float, decode_s: float) -> dict:
     }
 
 
+def _int8(entry: dict) -> bool:
+    """Whether a record entry's configuration runs the INT8 encoder."""
+    return Configuration.parse(entry["configuration"]).encoder_is_int8
+
+
 def test_configuration_names():
     assert Configuration.parse("int8") == Configuration("int8", "f32")
     assert Configuration.parse("bf16") == Configuration("bf16", "bf16")
@@ -117,8 +122,7 @@ def test_resolve_reads_the_committed_record_with_injected_capabilities():
         passed = {
             e["configuration"]: e["speed"]
             for e in entries
-            if e["gate"]["passed"]
-            and (not e["configuration"].startswith("int8") or e.get("int8_files") == int8_sha256s(WEIGHTS))
+            if e["gate"]["passed"] and (not _int8(e) or e.get("int8_files") == int8_sha256s(WEIGHTS))
         }
         if not passed:
             assert configuration == Configuration()
@@ -126,9 +130,7 @@ def test_resolve_reads_the_committed_record_with_injected_capabilities():
         fastest = min(passed, key=lambda n: passed[n]["encode_s"] + passed[n]["decode_s_per_box"])
         assert configuration == Configuration.parse(fastest)
     assert resolve("int8", WEIGHTS) == (Configuration("int8", "f32"), "int8")
-    gated_here = [
-        e for e in record["classes"]["avx512-bf16"]["configurations"] if e["configuration"].startswith("int8")
-    ]
+    gated_here = [e for e in record["classes"]["avx512-bf16"]["configurations"] if _int8(e)]
     assert gated_here and all(e["int8_files"] == int8_sha256s(WEIGHTS) for e in gated_here)
 
 
@@ -139,7 +141,7 @@ def test_every_recorded_class_names_its_measurement():
         names = [e["configuration"] for e in entry["configurations"]]
         assert "f32-f32" in names, cls  # the baseline every choice is timed against
         for e in entry["configurations"]:
-            if Configuration.parse(e["configuration"]).encoder.startswith("int8"):
+            if _int8(e):
                 assert set(e["int8_files"]) == {"encoder-int8.xml", "encoder-int8.bin"}, (cls, e)
             gate = e["gate"]
             if e["configuration"] != "f32-f32":

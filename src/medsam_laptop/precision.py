@@ -63,12 +63,16 @@ class Configuration:
         return f"{self.encoder}-{self.decoder}"
 
     @property
+    def encoder_is_int8(self) -> bool:
+        return self.encoder.startswith(INT8)
+
+    @property
     def encoder_file(self) -> str:
-        return INT8_FILES[0] if self.encoder.startswith(INT8) else "encoder.xml"
+        return INT8_FILES[0] if self.encoder_is_int8 else "encoder.xml"
 
     @property
     def encoder_hint(self) -> str:
-        if self.encoder.startswith(INT8):
+        if self.encoder_is_int8:
             return self.encoder.partition("+")[2] or "f32"
         return self.encoder
 
@@ -150,7 +154,7 @@ def choose(record: dict, cls: str, model_dir: Path | None = None) -> Configurati
             return config
         if not (model_dir / config.encoder_file).is_file():
             continue
-        if config.encoder.startswith(INT8):
+        if config.encoder_is_int8:
             measured = entry.get("int8_files")
             if not measured or measured != int8_sha256s(model_dir):
                 continue

@@ -26,6 +26,7 @@ from .precision import INT8_FILES, INT8_RECORD_FILE
 from .transforms import model_input
 
 SEED = 0
+CONVOLUTIONS = ("Convolution", "GroupConvolution")
 
 
 def _calibration_images(data_dir: Path) -> Iterator[tuple[str, int | None, np.ndarray]]:
@@ -46,9 +47,6 @@ def _calibration_images(data_dir: Path) -> Iterator[tuple[str, int | None, np.nd
 def calibration_items(data_dir: Path) -> list[tuple[str, int | None]]:
     """(case file name, slice index or None for 2D) of every calibration image, in a fixed order."""
     return [(name, z) for name, z, _ in _calibration_images(data_dir)]
-
-
-CONVOLUTIONS = ("Convolution", "GroupConvolution")
 
 
 def float_layers(model: ov.Model) -> list[str]:
