@@ -2,6 +2,9 @@
 
 LiteMedSAM's variant embeds patches with two 1x1 convolutions (stride 1), so stage 0 runs at 256 x 256;
 stages 1-3 run at 128, 64 and 64 (the last patch merging keeps the resolution when it widens to 320).
+
+The layers are written in the order OpenVINO runs fastest, which gives the same numbers as the
+organizers' order (`tests/test_tiny_vit.py`).
 """
 
 import itertools
@@ -11,6 +14,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from .common import Conv2dBN, PatchEmbed, conv_neck
+
+
+def channels_last_tokens(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> tokens (B, H*W, C), as `flatten(2).transpose(1, 2)` but through (B, H, W, C): OpenVINO
+    runs convolutions channels-last, so this order is a free view there, where the other is a transpose."""
+    return x.permute(0, 2, 3, 1).flatten(1, 2)
 
 
 class MBConv(nn.Module):
@@ -51,7 +60,7 @@ class PatchMerging(nn.Module):
             h, w = self.input_resolution
             x = x.reshape(x.shape[0], h, w, -1).permute(0, 3, 1, 2)
         x = self.conv3(self.act(self.conv2(self.act(self.conv1(x)))))
-        return x.flatten(2).transpose(1, 2)
+        return channels_last_tokens(x)
 
 
 class WindowAttention(nn.Module):
@@ -82,9 +91,16 @@ class WindowAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, _ = x.shape
-        qkv = self.qkv(self.norm(x)).view(b, n, self.num_heads, -1)
-        q, k, v = qkv.split([self.key_dim] * 3, dim=3)
-        q, k, v = q.permute(0, 2, 1, 3), k.permute(0, 2, 1, 3), v.permute(0, 2, 1, 3)
+        x = self.norm(x)
+        # The checkpoint's qkv rows interleave q, k and v per head. Projecting with each one's rows gives
+        # the numbers that splitting one projection gives, and spares OpenVINO that strided split, which
+        # its CPU plugin runs with a reference kernel (BENCHMARKS.md, "TinyViT's layout").
+        weight = self.qkv.weight.view(self.num_heads, 3, self.key_dim, -1)
+        bias = self.qkv.bias.view(self.num_heads, 3, self.key_dim)
+        q, k, v = (
+            F.linear(x, weight[:, i].flatten(0, 1), bias[:, i].flatten()).view(b, n, self.num_heads, -1).transpose(1, 2)
+            for i in range(3)
+        )
         attn = (q @ k.transpose(-2, -1)) * self.scale + self.attention_biases[:, self.attention_bias_idxs]
         x = (attn.softmax(dim=-1) @ v).transpose(1, 2).reshape(b, n, -1)
         return self.proj(x)
@@ -138,8 +154,8 @@ class TinyViTBlock(nn.Module):
         h, w = self.input_resolution
         b, n, c = x.shape
         x = x + self._windowed_attention(x)
-        x = self.local_conv(x.transpose(1, 2).reshape(b, c, h, w))
-        x = x.view(b, c, n).transpose(1, 2)
+        x = self.local_conv(x.view(b, h, w, c).permute(0, 3, 1, 2))
+        x = channels_last_tokens(x)
         return x + self.mlp(x)
 
 
