@@ -8,15 +8,17 @@ and the accuracy gate of each against f32 on the evaluation cases; optionally re
 Speed: every engine is compiled first, then the rounds alternate between them (one encoder call and one
 8-box decoder call each), so a slower stretch of the machine hits all configurations alike.
 Accuracy (--accuracy): `predict` on every case of --cases-dir for each configuration, scored with
-`evaluation`; per-case scores go to --results/<configuration>.csv, and a configuration whose CSV is
-there already is not run again (a stopped run resumes). The gate: a drop in mean DSC (mean of group
-means) of at most 0.003 against f32 and of at most 0.01 in every modality group. f32's scores come from
+`evaluation`; per-case scores go to --results/<configuration>-<digest of its graph files>.csv, and a
+configuration whose CSV is there already is not run again (a stopped run resumes; new graphs run anew).
+The gate: a drop in mean DSC (mean of group means) of at most 0.003 against f32 and of at most 0.01 in
+every modality group. f32's scores come from
 its own run, or from --f32-metrics (a compute-metrics CSV of f32 masks on the same cases).
 --record (with --accuracy) writes this CPU class's entries into weights/<model>/precision.json.
 """
 
 import argparse
 import csv
+import hashlib
 import json
 import os
 import statistics
@@ -32,11 +34,10 @@ import openvino as ov  # noqa: E402
 
 from evaluation.compute_metrics import score_folder  # noqa: E402
 from evaluation.leaderboard import OVERALL, summarize  # noqa: E402
-from medsam_laptop.engine import OpenVINOEngine  # noqa: E402
+from medsam_laptop.checkpoints import sha256_of  # noqa: E402
+from medsam_laptop.engine import MISSING_GRAPH_HINTS, OpenVINOEngine, decoder_specs  # noqa: E402
 from medsam_laptop.paths import evaluation_cases  # noqa: E402
 from medsam_laptop.precision import (  # noqa: E402
-    INT8_FILES,
-    INT8_RECORD_FILE,
     RECORD_FILE,
     REPORTED_FLAGS,
     SHORTHANDS,
@@ -93,14 +94,17 @@ def time_engines(model_dir: Path, configurations: list[str], rounds: int) -> dic
 
 
 def result_name(name: str, model_dir: Path) -> str:
-    """The file name of a configuration's per-case scores. An INT8 encoder's carry the start of its .bin's
-    sha256 (from int8.json), so scores of an earlier quantization are not reused."""
-    if not Configuration.parse(name).encoder_is_int8:
-        return name
-    recorded = int8_sha256s(model_dir)
-    if not recorded:
-        raise SystemExit(f"{name}: {model_dir / INT8_RECORD_FILE} is missing; make the INT8 encoder with quantize")
-    return f"{name}-{recorded[INT8_FILES[1]][:12]}"
+    """The file name of a configuration's per-case scores: the configuration and the start of a digest of
+    the graph files it runs (its encoder and the model's default decoder, .xml and .bin). Scores of other
+    graphs, from before an export or a quantization, are never reused."""
+    decoder = next(iter(decoder_specs(model_dir).values()))["file"]
+    digest = hashlib.sha256()
+    for graph in (Configuration.parse(name).encoder_file, decoder):
+        for path in (model_dir / graph, (model_dir / graph).with_suffix(".bin")):
+            if not path.is_file():
+                raise SystemExit(f"{name}: {path} is missing{MISSING_GRAPH_HINTS.get(graph, '')}")
+            digest.update(sha256_of(path).encode())
+    return f"{name}-{digest.hexdigest()[:12]}"
 
 
 def read_metrics(path: Path) -> list[tuple[str, float, float]]:

@@ -2,6 +2,7 @@
 a cache that keeps configurations apart, and the timer naming what ran."""
 
 import csv
+import importlib.util
 import json
 import shutil
 
@@ -170,6 +171,34 @@ def test_cache_namespace_follows_the_graph_bytes(tmp_path):
     before = cache_namespace(model, "encoder.xml", "f32")
     (model / "encoder.bin").write_text("bb")
     assert cache_namespace(model, "encoder.xml", "f32") != before
+
+
+def _precision_benchmark():
+    spec = importlib.util.spec_from_file_location("precision_benchmark", REPO / "benchmarks" / "precision.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gate_scores_are_kept_per_graph_bytes(tmp_path):
+    """benchmarks/precision.py reuses a configuration's per-case scores only for the graphs that made them."""
+    result_name = _precision_benchmark().result_name
+    model = tmp_path / "m"
+    model.mkdir()
+    for name in ("encoder.xml", "encoder.bin", "encoder-int8.xml", "encoder-int8.bin", "decoder.xml", "decoder.bin"):
+        (model / name).write_text(name)
+    before = {c: result_name(c, model) for c in ("f32-f32", "bf16-f32", "int8+bf16-f32")}
+    assert before["f32-f32"].startswith("f32-f32-") and before["int8+bf16-f32"].startswith("int8+bf16-f32-")
+    assert before["f32-f32"].rpartition("-")[2] == before["bf16-f32"].rpartition("-")[2]  # the same graphs
+    assert before["int8+bf16-f32"].rpartition("-")[2] != before["f32-f32"].rpartition("-")[2]
+    (model / "encoder.bin").write_text("exported again")
+    assert result_name("bf16-f32", model) != before["bf16-f32"]
+    assert result_name("int8+bf16-f32", model) == before["int8+bf16-f32"]
+    (model / "decoder.bin").write_text("exported again")
+    assert result_name("int8+bf16-f32", model) != before["int8+bf16-f32"]
+    (model / "encoder-int8.bin").unlink()
+    with pytest.raises(SystemExit, match="encoder-int8.bin is missing"):
+        result_name("int8+bf16-f32", model)
 
 
 def _predict(tmp_path, cases_dir, precision: str, outputs):
