@@ -1,13 +1,16 @@
 """Side-by-side running time, as the organizers measure it: one cold process (or container) per case.
 
     python benchmarks/pipeline.py [--per-group 2] [--image TEAM:latest] [--skip-baseline] [--precision P]
-        [-o benchmarks/pipeline-CLASS.md]
+        [--rounds 1] [-o benchmarks/pipeline-CLASS.md]
 
-Variants, each on the same cases in one run:
+Variants, each on the same cases in one run, taking turns on each case (a, b, c on the first case, then
+on the next), so that a slower stretch of a shared machine hits every variant alike; with --rounds N
+the whole sequence runs N times and every per-case figure is the median of N:
   a  the PyTorch reference in the organizers' manner (`predict --backend torch --baseline`:
      every slice re-encoded for every box, one decoder call per box, no cache);
   b  this pipeline (`predict`, OpenVINO), the compiled-model cache kept between cases as in the harness;
-  c  with --image, the container through `evaluation time-eval` (the organizers' harness).
+  c  with --image, the container under the organizers' harness (`evaluation.time_eval`), its work
+     folders and cache kept between cases.
 Prints per-modality medians, the ratios b/a and c/a, the efficiency timer's stage medians, peak memory
 and the DSC/NSD of every variant against the ground truth, and writes them to a markdown file.
 """
@@ -27,6 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "src"), str(REPO)]
 
+from evaluation import time_eval  # noqa: E402
 from evaluation.compute_metrics import score_folder  # noqa: E402
 from evaluation.leaderboard import modality_of, summarize  # noqa: E402
 from medsam_laptop.paths import evaluation_cases  # noqa: E402
@@ -51,50 +55,48 @@ def run_process(args: list[str]) -> tuple[float, float, int]:
     return time.perf_counter() - start, usage.ru_maxrss / 2**20, os.waitstatus_to_exitcode(status)
 
 
-def run_per_case(cases: list[str], imgs: Path, work: Path, extra_args: list[str]) -> dict[str, tuple[float, float]]:
-    """One process per case, input folder holding that case only, output folder kept (as the harness)."""
-    inputs, outputs = work / "inputs", work / "outputs"
-    inputs.mkdir(parents=True)
-    outputs.mkdir()
-    results = {}
-    for name in cases:
-        shutil.copy(imgs / name, inputs / name)
-        seconds, peak, code = run_process(
-            [sys.executable, "-m", "medsam_laptop", "predict", "-i", str(inputs), "-o", str(outputs), *extra_args]
+class ProcessVariant:
+    """`predict` in a cold process per case; the input folder holds that case only, and the output folder
+    (with its compiled-model cache) is kept from case to case, as in the harness."""
+
+    def __init__(self, work: Path, extra_args: list[str]) -> None:
+        self.inputs, self.outputs = work / "inputs", work / "outputs"
+        self.inputs.mkdir(parents=True)
+        self.outputs.mkdir()
+        self.extra_args = extra_args
+
+    def run(self, case: Path) -> tuple[float, float, str]:
+        """Seconds, peak memory (GiB) and how it ended."""
+        shutil.copy(case, self.inputs / case.name)
+        command = [sys.executable, "-m", "medsam_laptop", "predict", "-i", str(self.inputs), "-o", str(self.outputs)]
+        seconds, peak, code = run_process([*command, *self.extra_args])
+        (self.inputs / case.name).unlink()
+        return seconds, peak, f"exit {code}"
+
+    @property
+    def timer_csv(self) -> Path:
+        return self.outputs / "efficiency_timer.csv"
+
+
+class ContainerVariant:
+    """The image under the organizers' harness (`evaluation.time_eval.run_case`): one `docker run` per case,
+    the work folders kept from case to case; the segmentations collect in `outputs`."""
+
+    TEAM = "bench"
+
+    def __init__(self, work: Path, image: str) -> None:
+        self.image, self.harness = image, work / "harness"
+        self.outputs, self.logs = work / "outputs", work / "logs"
+        for folder in (self.harness / "inputs", self.harness / "outputs", self.outputs):
+            time_eval.fresh_dir(folder)
+        self.logs.mkdir()
+
+    def run(self, case: Path) -> tuple[float, float, str]:
+        """Seconds (the whole `docker run`), no memory figure, and the harness's outcome."""
+        result = time_eval.run_case(
+            case, self.TEAM, self.image, self.harness, self.outputs, self.logs, time_eval.RunSettings()
         )
-        (inputs / name).unlink()
-        results[name] = (seconds, peak)
-        print(f"  {name}: {seconds:.2f} s, peak {peak:.2f} GiB, exit {code}", flush=True)
-    return results
-
-
-def run_container(cases: list[str], imgs: Path, work: Path, image: str) -> dict[str, tuple[float, float]]:
-    cases_dir = work / "cases"
-    cases_dir.mkdir(parents=True)
-    for name in cases:
-        shutil.copy(imgs / name, cases_dir / name)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "evaluation",
-            "time-eval",
-            "-i",
-            str(cases_dir),
-            "-o",
-            str(work / "out"),
-            "--image",
-            image,
-            "--team",
-            "bench",
-        ],
-        cwd=REPO,
-        check=False,
-    )
-    with open(work / "out" / "bench" / "bench_running_time.csv", newline="") as f:
-        times = {row["CaseName"]: float(row["RunningTime"]) for row in csv.DictReader(f)}
-    shutil.copytree(work / "out" / "bench", work / "outputs")
-    return {name: (times.get(name, float("nan")), float("nan")) for name in cases}
+        return result.seconds, float("nan"), result.outcome
 
 
 def stage_medians(timer_csv: Path) -> dict[str, float]:
@@ -116,6 +118,7 @@ def main() -> None:
     parser.add_argument("--image", help="also time this container image with the organizers' harness")
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--precision", default="auto", help="variant b's --precision (default: auto, as shipped)")
+    parser.add_argument("--rounds", type=int, default=1, help="runs of every variant on every case (medians)")
     parser.add_argument("-o", "--out", type=Path, help="default: benchmarks/pipeline-<CPU class>.md")
     args = parser.parse_args()
 
@@ -130,20 +133,29 @@ def main() -> None:
     }
     if not args.skip_baseline:
         variants = {"a": ("PyTorch reference, organizers' manner", ["--backend", "torch", "--baseline"]), **variants}
-    results, scores, stages = {}, {}, {}
+    if args.image:
+        variants["c"] = (f"container {args.image}, organizers' harness", [])
+    runs: dict[str, dict[str, list[tuple[float, float]]]] = {k: {c: [] for c in cases} for k in variants}
     with tempfile.TemporaryDirectory() as tmp:
-        for key, (label, extra) in variants.items():
-            print(f"{key}: {label}", flush=True)
-            results[key] = run_per_case(cases, imgs, Path(tmp, key), extra)
-            stages[key] = stage_medians(Path(tmp, key, "outputs", "efficiency_timer.csv"))
-        if args.image:
-            print(f"c: container {args.image} (time-eval)", flush=True)
-            variants["c"] = (f"container {args.image}, organizers' harness", [])
-            results["c"] = run_container(cases, imgs, Path(tmp, "c"), args.image)
-        for key in variants:
-            scored = score_folder(Path(tmp, key, "outputs"), gts, cases=cases)
-            scores[key] = {r.case: r for r in scored}
-    report = render(cases, variants, results, scores, stages)
+        runners = {
+            k: ContainerVariant(Path(tmp, k), args.image) if k == "c" else ProcessVariant(Path(tmp, k), extra)
+            for k, (_, extra) in variants.items()
+        }
+        for round_ in range(1, args.rounds + 1):
+            for name in cases:  # the variants take turns on each case, so a slower stretch hits all alike
+                for key, runner in runners.items():
+                    seconds, peak, outcome = runner.run(imgs / name)
+                    runs[key][name].append((seconds, peak))
+                    print(f"  round {round_} {key} {name}: {seconds:.2f} s, peak {peak:.2f} GiB, {outcome}", flush=True)
+        results = {
+            k: {c: tuple(statistics.median(values) for values in zip(*per_case[c])) for c in cases}
+            for k, per_case in runs.items()
+        }
+        stages = {k: stage_medians(r.timer_csv) for k, r in runners.items() if isinstance(r, ProcessVariant)}
+        scores = {
+            k: {r.case: r for r in score_folder(runner.outputs, gts, cases=cases)} for k, runner in runners.items()
+        }
+    report = render(cases, variants, results, scores, stages, args.rounds)
     out = args.out or REPO / "benchmarks" / f"pipeline-{cpu_class(openvino_capabilities(), cpu_flags())}.md"
     out.write_text(report)
     print(report)
@@ -154,14 +166,16 @@ def _table_head(title: str, columns: list[str]) -> list[str]:
     return ["", f"## {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
 
 
-def render(cases, variants, results, scores, stages) -> str:
+def render(cases, variants, results, scores, stages, rounds) -> str:
     ratio_keys = [k for k in variants if k != "a" and "a" in variants]
     lines = [
         "# Benchmarks",
         "",
         f"CPU: {describe_cpu(openvino_capabilities(), cpu_flags())}; Python {platform.python_version()}. "
         f"Produced by `python {' '.join(sys.argv)}` on {time.strftime('%Y-%m-%d')}; every variant ran on the "
-        f"same {len(cases)} cases, one cold process (or container) per case, in one run.",
+        f"same {len(cases)} cases, one cold process (or container) per case, in one run; the variants took turns "
+        f"on each case, {rounds} round{'s' if rounds > 1 else ''}"
+        + ("; per-case figures are medians of the rounds." if rounds > 1 else "."),
         "",
         "Variants: " + "; ".join(f"**{k}** {v[0]}" for k, v in variants.items()) + ".",
     ]

@@ -172,7 +172,7 @@ def undeletable_by_others(folder: Path) -> list[str]:
     return found
 
 
-def _fresh_dir(path: Path) -> None:
+def fresh_dir(path: Path) -> None:
     """Empty (or create) ``path`` and make it world-writable, as the organizers' rmtree + chmod does."""
     if path.exists():
         shutil.rmtree(path)
@@ -186,8 +186,8 @@ def run_case(
     """One case as the organizers run it, then the checks they skip."""
     inputs, outputs = work / "inputs", work / "outputs"
     if settings.fresh_dirs:
-        _fresh_dir(inputs)
-        _fresh_dir(outputs)
+        fresh_dir(inputs)
+        fresh_dir(outputs)
     notes = []
     if engine.remove_container(team):
         notes.append(f"removed a leftover container named {team} before the run")
@@ -243,10 +243,10 @@ def evaluate_team(
     """
     if engine.remove_container(team):
         print(f"{team}: removed a leftover container named {team} before the run")
-    _fresh_dir(work / "inputs")
-    _fresh_dir(work / "outputs")
+    fresh_dir(work / "inputs")
+    fresh_dir(work / "outputs")
     team_dir, logs = out_dir / team, out_dir / f"{team}_logs"
-    _fresh_dir(team_dir)
+    fresh_dir(team_dir)
     logs.mkdir(parents=True, exist_ok=True)
     results = []
     for case in cases:
