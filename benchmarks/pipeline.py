@@ -25,12 +25,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "src"), str(REPO)]
 
-from evaluation import time_eval  # noqa: E402
+from evaluation import docker_engine, time_eval  # noqa: E402
 from evaluation.compute_metrics import score_folder  # noqa: E402
 from evaluation.leaderboard import modality_of, summarize  # noqa: E402
 from medsam_laptop.paths import evaluation_cases  # noqa: E402
@@ -55,6 +56,19 @@ def run_process(args: list[str]) -> tuple[float, float, int]:
     return time.perf_counter() - start, usage.ru_maxrss / 2**20, os.waitstatus_to_exitcode(status)
 
 
+@dataclass(frozen=True)
+class Run:
+    """One variant on one case: wall seconds, peak memory (GiB; NaN where not measured) and the outcome."""
+
+    seconds: float
+    peak_gib: float
+    outcome: str  # time_eval.OK, or what went wrong
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == time_eval.OK
+
+
 class ProcessVariant:
     """`predict` in a cold process per case; the input folder holds that case only, and the output folder
     (with its compiled-model cache) is kept from case to case, as in the harness."""
@@ -65,13 +79,18 @@ class ProcessVariant:
         self.outputs.mkdir()
         self.extra_args = extra_args
 
-    def run(self, case: Path) -> tuple[float, float, str]:
-        """Seconds, peak memory (GiB) and how it ended."""
+    def run(self, case: Path) -> Run:
         shutil.copy(case, self.inputs / case.name)
+        (self.outputs / case.name).unlink(missing_ok=True)  # an earlier round's mask must not be scored
         command = [sys.executable, "-m", "medsam_laptop", "predict", "-i", str(self.inputs), "-o", str(self.outputs)]
         seconds, peak, code = run_process([*command, *self.extra_args])
         (self.inputs / case.name).unlink()
-        return seconds, peak, f"exit {code}"
+        if code != 0:
+            return Run(seconds, peak, f"exit {code}")
+        return Run(seconds, peak, time_eval.OK if (self.outputs / case.name).is_file() else time_eval.MISSING_OUTPUT)
+
+    def close(self) -> list[str]:
+        return []
 
     @property
     def timer_csv(self) -> Path:
@@ -82,27 +101,32 @@ class ContainerVariant:
     """The image under the organizers' harness (`evaluation.time_eval.run_case`): one `docker run` per case,
     the work folders kept from case to case; the segmentations collect in `outputs`."""
 
-    TEAM = "bench"
-
     def __init__(self, work: Path, image: str) -> None:
         self.image, self.harness = image, work / "harness"
         self.outputs, self.logs = work / "outputs", work / "logs"
+        self.team = f"medsam-bench-{os.getpid()}"  # a name no container of the user's has
         for folder in (self.harness / "inputs", self.harness / "outputs", self.outputs):
             time_eval.fresh_dir(folder)
         self.logs.mkdir()
 
-    def run(self, case: Path) -> tuple[float, float, str]:
-        """Seconds (the whole `docker run`), no memory figure, and the harness's outcome."""
-        result = time_eval.run_case(
-            case, self.TEAM, self.image, self.harness, self.outputs, self.logs, time_eval.RunSettings()
-        )
-        return result.seconds, float("nan"), result.outcome
+    def run(self, case: Path) -> Run:
+        (self.outputs / case.name).unlink(missing_ok=True)
+        settings = time_eval.RunSettings()
+        result = time_eval.run_case(case, self.team, self.image, self.harness, self.outputs, self.logs, settings)
+        return Run(result.seconds, float("nan"), result.outcome)
+
+    def close(self) -> list[str]:
+        """Removes a container left by an interrupted run; returns the harness's complaints about the folders
+        the containers wrote (ones the organizers' cleanup could not empty)."""
+        docker_engine.remove_container(self.team)
+        return time_eval.undeletable_by_others(self.harness / "outputs")
 
 
 def stage_medians(timer_csv: Path) -> dict[str, float]:
+    """Median seconds per stage over the timer's rows of cases that ended ok."""
     with open(timer_csv, newline="") as f:
-        rows = list(csv.DictReader(f))
-    return {s: statistics.median(float(r[s]) for r in rows) for s in STAGES}
+        rows = [r for r in csv.DictReader(f) if r["status"] == "ok"]
+    return {s: _median([float(r[s]) for r in rows]) for s in STAGES}
 
 
 def main() -> None:
@@ -121,9 +145,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="runs of every variant on every case (medians)")
     parser.add_argument("-o", "--out", type=Path, help="default: benchmarks/pipeline-<CPU class>.md")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
 
     imgs, gts = args.cases_dir / "imgs", args.cases_dir / "gts"
     cases = pick_cases(imgs, args.per_group, args.extra)
+    if not cases:
+        parser.error(f"no cases selected from {imgs}")
     configuration, how = resolve(args.precision, REPO / "weights" / "litemedsam")
     variants = {
         "b": (
@@ -135,27 +163,34 @@ def main() -> None:
         variants = {"a": ("PyTorch reference, organizers' manner", ["--backend", "torch", "--baseline"]), **variants}
     if args.image:
         variants["c"] = (f"container {args.image}, organizers' harness", [])
-    runs: dict[str, dict[str, list[tuple[float, float]]]] = {k: {c: [] for c in cases} for k in variants}
-    with tempfile.TemporaryDirectory() as tmp:
+    keys = list(variants)
+    runs: dict[str, dict[str, list[Run]]] = {k: {c: [] for c in cases} for k in keys}
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         runners = {
             k: ContainerVariant(Path(tmp, k), args.image) if k == "c" else ProcessVariant(Path(tmp, k), extra)
             for k, (_, extra) in variants.items()
         }
-        for round_ in range(1, args.rounds + 1):
-            for name in cases:  # the variants take turns on each case, so a slower stretch hits all alike
-                for key, runner in runners.items():
-                    seconds, peak, outcome = runner.run(imgs / name)
-                    runs[key][name].append((seconds, peak))
-                    print(f"  round {round_} {key} {name}: {seconds:.2f} s, peak {peak:.2f} GiB, {outcome}", flush=True)
-        results = {
-            k: {c: tuple(statistics.median(values) for values in zip(*per_case[c])) for c in cases}
-            for k, per_case in runs.items()
-        }
-        stages = {k: stage_medians(r.timer_csv) for k, r in runners.items() if isinstance(r, ProcessVariant)}
-        scores = {
-            k: {r.case: r for r in score_folder(runner.outputs, gts, cases=cases)} for k, runner in runners.items()
-        }
-    report = render(cases, variants, results, scores, stages, args.rounds)
+        try:
+            for round_ in range(args.rounds):
+                # The variants take turns on each case, so a slower stretch hits all alike; the order
+                # rotates from round to round, so that none always runs straight after another.
+                order = keys[round_ % len(keys) :] + keys[: round_ % len(keys)]
+                for name in cases:
+                    for key in order:
+                        run = runners[key].run(imgs / name)
+                        runs[key][name].append(run)
+                        print(
+                            f"  round {round_ + 1} {key} {name}: {run.seconds:.2f} s, peak {run.peak_gib:.2f} GiB, "
+                            f"{run.outcome}",
+                            flush=True,
+                        )
+        finally:
+            folder_problems = [problem for runner in runners.values() for problem in runner.close()]
+        timers = {k: r.timer_csv for k, r in runners.items() if isinstance(r, ProcessVariant)}
+        stages = {k: stage_medians(path) for k, path in timers.items() if path.is_file()}
+        scored = {k: score_folder(runner.outputs, gts, cases=cases) for k, runner in runners.items()}
+        scores = {k: {r.case: r for r in rows} for k, rows in scored.items()}
+        report = render(cases, variants, runs, scores, stages, folder_problems)
     out = args.out or REPO / "benchmarks" / f"pipeline-{cpu_class(openvino_capabilities(), cpu_flags())}.md"
     out.write_text(report)
     print(report)
@@ -166,7 +201,41 @@ def _table_head(title: str, columns: list[str]) -> list[str]:
     return ["", f"## {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
 
 
-def render(cases, variants, results, scores, stages, rounds) -> str:
+def _median(values: list[float]) -> float:
+    """The median of the values that are numbers (not NaN); NaN when none is."""
+    numbers = [v for v in values if v == v]
+    return statistics.median(numbers) if numbers else float("nan")
+
+
+def _group_members(cases: list[str]) -> dict[str, list[str]]:
+    """Modality group (and "all 2D", "all 3D") -> its cases; groups without cases are left out."""
+    groups = {g: [c for c in cases if modality_of(c) == g] for g in sorted({modality_of(c) for c in cases})}
+    for dims in ("2D", "3D"):
+        members = [c for c in cases if c.startswith(dims)]
+        if members:
+            groups[f"all {dims}"] = members
+    return groups
+
+
+def render(cases, variants, runs, scores, stages, folder_problems) -> str:
+    """The markdown report. runs: variant -> case -> one Run per round; failed runs are left out of every
+    median and listed."""
+    rounds = len(runs[next(iter(runs))][cases[0]])
+    results = {
+        k: {
+            c: (_median([r.seconds for r in rs if r.ok]), _median([r.peak_gib for r in rs if r.ok]))
+            for c, rs in per_case.items()
+        }
+        for k, per_case in runs.items()
+    }
+    failures = [
+        f"{k} {c} (round {i + 1}: {r.outcome})"
+        for k in runs
+        for c in cases
+        for i, r in enumerate(runs[k][c])
+        if not r.ok
+    ]
+    groups = _group_members(cases)
     ratio_keys = [k for k in variants if k != "a" and "a" in variants]
     lines = [
         "# Benchmarks",
@@ -174,29 +243,45 @@ def render(cases, variants, results, scores, stages, rounds) -> str:
         f"CPU: {describe_cpu(openvino_capabilities(), cpu_flags())}; Python {platform.python_version()}. "
         f"Produced by `python {' '.join(sys.argv)}` on {time.strftime('%Y-%m-%d')}; every variant ran on the "
         f"same {len(cases)} cases, one cold process (or container) per case, in one run; the variants took turns "
-        f"on each case, {rounds} round{'s' if rounds > 1 else ''}"
-        + ("; per-case figures are medians of the rounds." if rounds > 1 else "."),
+        f"on each case (in an order that rotates by round), {rounds} round{'s' if rounds > 1 else ''}"
+        + (
+            "; per-case figures are medians of the rounds (so the first round's compile into an empty model "
+            "cache, which a harness run pays once, is in them only through its round)."
+            if rounds > 1
+            else "."
+        ),
         "",
         "Variants: " + "; ".join(f"**{k}** {v[0]}" for k, v in variants.items()) + ".",
+        "",
+        "Failed runs (left out of the medians): " + ("; ".join(failures) if failures else "none") + ".",
     ]
+    if folder_problems:
+        lines += ["", "The harness's cleanup check: " + "; ".join(folder_problems) + "."]
     lines += _table_head(
         "Running time per case (median seconds per modality group)",
         ["group", "cases", *variants, *(f"{k}/a" for k in ratio_keys)],
     )
-    groups = sorted({modality_of(c) for c in cases})
-    for group in groups + ["all 2D", "all 3D"]:
-        members = [c for c in cases if modality_of(c) == group or group == f"all {c[:2]}"]
-        if not members:  # e.g. "all 2D" when only 3D cases were chosen
-            continue
-        med = {k: statistics.median(results[k][c][0] for c in members) for k in variants}
+    for group, members in groups.items():
+        med = {k: _median([results[k][c][0] for c in members]) for k in variants}
         ratios = [f"{med[k] / med['a']:.3f}" for k in ratio_keys]
         lines.append(
-            f"| {group} | {len(members)} | "
-            + " | ".join(f"{med[k]:.2f}" for k in variants)
-            + " | "
-            + " | ".join(ratios)
-            + " |"
+            f"| {group} | {len(members)} | " + " | ".join([*(f"{med[k]:.2f}" for k in variants), *ratios]) + " |"
         )
+    if ratio_keys and rounds > 1:
+        lines += _table_head(
+            "Ratios within each round (group medians of that round; round 1, 2, ...; their median)",
+            ["group", *(f"{k}/a" for k in ratio_keys)],
+        )
+        for group, members in groups.items():
+            cells = []
+            for k in ratio_keys:
+                per_round = [
+                    _median([runs[k][c][i].seconds for c in members if runs[k][c][i].ok])
+                    / _median([runs["a"][c][i].seconds for c in members if runs["a"][c][i].ok])
+                    for i in range(rounds)
+                ]
+                cells.append(", ".join(f"{x:.3f}" for x in per_round) + f"; {_median(per_round):.3f}")
+            lines.append(f"| {group} | " + " | ".join(cells) + " |")
     lines += _table_head(
         "Per case (seconds; peak resident memory of the process in GiB)",
         ["case", *(f"{k} {unit}" for k in variants for unit in ("s", "GiB"))],

@@ -38,6 +38,7 @@ from medsam_laptop.checkpoints import sha256_of  # noqa: E402
 from medsam_laptop.engine import MISSING_GRAPH_HINTS, OpenVINOEngine, decoder_specs  # noqa: E402
 from medsam_laptop.paths import evaluation_cases  # noqa: E402
 from medsam_laptop.precision import (  # noqa: E402
+    INT8_FILES,
     RECORD_FILE,
     REPORTED_FLAGS,
     SHORTHANDS,
@@ -46,7 +47,6 @@ from medsam_laptop.precision import (  # noqa: E402
     cpu_flags,
     cpu_model,
     describe_cpu,
-    int8_sha256s,
     openvino_capabilities,
 )
 from medsam_laptop.predict import PredictOptions, run  # noqa: E402
@@ -167,9 +167,15 @@ def scores_source(reused: dict[str, Path], names: list[str]) -> str:
     return f"speeds from this run; per-case scores of earlier runs for {earlier}{others}"
 
 
+def _int8(name: str) -> bool:
+    return Configuration.parse(name).encoder_is_int8
+
+
 def record(model_dir: Path, speed: dict, verdicts: dict, command: str, reused: dict[str, Path]) -> Path:
     """Writes this CPU class's entries (speed and gate of every configuration) into the model's record;
-    `reused` names the configurations whose per-case scores came from an earlier run's CSV."""
+    `reused` names the configurations whose per-case scores came from an earlier run's CSV. An INT8
+    entry names the sha256s of the INT8 files it ran (`auto` trusts it only while int8.json names the
+    same)."""
     path = model_dir / RECORD_FILE
     data = json.loads(path.read_text()) if path.is_file() else {"classes": {}}
     data["gate"] = {
@@ -195,7 +201,7 @@ def record(model_dir: Path, speed: dict, verdicts: dict, command: str, reused: d
                 },
                 "gate": verdicts[name],
             }
-            | ({"int8_files": int8_sha256s(model_dir)} if Configuration.parse(name).encoder_is_int8 else {})
+            | ({"int8_files": {f: sha256_of(model_dir / f) for f in INT8_FILES}} if _int8(name) else {})
             for name in verdicts
         ],
     }
