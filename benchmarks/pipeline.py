@@ -3,9 +3,10 @@
     python benchmarks/pipeline.py [--per-group 2] [--image TEAM:latest] [--skip-baseline] [--precision P]
         [--rounds 1] [-o benchmarks/pipeline-CLASS.md]
 
-Variants, each on the same cases in one run, taking turns on each case (a, b, c on the first case, then
-on the next), so that a slower stretch of a shared machine hits every variant alike; with --rounds N
-the whole sequence runs N times and every per-case figure is the median of N:
+Variants, each on the same cases in one run, taking turns on each case (all of them on the first case,
+then on the next; the order rotates from round to round), so that a slower stretch of a shared machine
+hits every variant alike; with --rounds N the whole sequence runs N times and every per-case figure is
+the median of the N runs that ended ok:
   a  the PyTorch reference in the organizers' manner (`predict --backend torch --baseline`:
      every slice re-encoded for every box, one decoder call per box, no cache);
   b  this pipeline (`predict`, OpenVINO), the compiled-model cache kept between cases as in the harness;
