@@ -5,13 +5,24 @@ import csv
 import importlib.util
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
 from conftest import REPO
 from medsam_laptop import cli
 from medsam_laptop.engine import OpenVINOEngine, cache_namespace
-from medsam_laptop.precision import Configuration, PrecisionError, choose, cpu_class, int8_sha256s, read_record, resolve
+from medsam_laptop.precision import (
+    FAST_START_MAX_CASES,
+    Configuration,
+    PrecisionError,
+    choose,
+    cpu_class,
+    int8_sha256s,
+    read_record,
+    resolve,
+)
+from medsam_laptop.predict import few_encoder_calls
 
 WEIGHTS = REPO / "weights" / "litemedsam"
 ZEN4 = {"avx2", "avx512f", "avx512_bf16", "avx512_vnni"}
@@ -40,7 +51,16 @@ def test_configuration_names():
     assert Configuration.parse("bf16-f32").encoder_file == "encoder.xml"
     mixed = Configuration.parse("int8+bf16-f32")
     assert (mixed.encoder_file, mixed.encoder_hint, mixed.decoder_hint) == ("encoder-int8.xml", "bf16", "f32")
-    for bad in ("f64", "int8-int8", "bf16-", "auto-f32", "", "int8+f32-f32", "int8+int8-f32", "bf16+f16-f32"):
+    fast = Configuration.parse("bf16-f32:fast-start")
+    assert fast == Configuration("bf16", "f32", fast_start=True) and fast.name == "bf16-f32:fast-start"
+    assert Configuration.parse("bf16:fast-start").name == "bf16-bf16:fast-start"
+    assert (
+        fast.encoder_options == {"SNIPPETS_MODE": "DISABLE"} and Configuration.parse("bf16-f32").encoder_options == {}
+    )
+    for bad in (
+        *("f64", "int8-int8", "bf16-", "auto-f32", "", "int8+f32-f32", "int8+int8-f32", "bf16+f16-f32"),
+        *("bf16-f32:", "bf16-f32:fast", "auto:fast-start", ":fast-start"),
+    ):
         with pytest.raises(PrecisionError):
             Configuration.parse(bad)
 
@@ -107,6 +127,33 @@ def test_auto_takes_an_int8_pass_only_for_the_int8_encoder_it_measured(tmp_path)
     assert choose(record, "amx", tmp_path) == Configuration("bf16", "f32")  # neither side names the bytes
 
 
+def test_auto_takes_the_fast_start_variant_only_for_few_encoder_calls_and_only_if_it_passed():
+    fast = Configuration("bf16", "f32", fast_start=True)
+    entries = [
+        _entry("f32-f32", True, 0.29, 0.029),
+        _entry("bf16-f32", True, 0.114, 0.028),
+        _entry("bf16-f32:fast-start", True, 0.127, 0.028),  # slower per call: never the pick for many calls
+        _entry("f32-f32:fast-start", True, 0.30, 0.029),
+    ]
+    record = {"classes": {"amx": {"configurations": entries}}}
+    assert choose(record, "amx") == Configuration("bf16", "f32")
+    assert choose(record, "amx", few_encoder_calls=True) == fast
+    entries[2]["gate"]["passed"] = False
+    assert choose(record, "amx", few_encoder_calls=True) == Configuration("bf16", "f32")
+    entries[1]["gate"]["passed"] = False  # the variant of a configuration that did not pass is not taken
+    entries[2]["gate"]["passed"] = True
+    assert choose(record, "amx", few_encoder_calls=True) == Configuration("f32", "f32", fast_start=True)
+    assert choose(record, "amx") == Configuration()
+
+
+def test_few_encoder_calls_means_a_few_2d_cases():
+    two_d = [Path(f"2DBox_US_{i}.npz") for i in range(FAST_START_MAX_CASES + 1)]
+    assert few_encoder_calls(two_d[:1]) and few_encoder_calls(two_d[:-1])
+    assert not few_encoder_calls(two_d)
+    assert not few_encoder_calls([Path("3DBox_CT_1.npz")])
+    assert not few_encoder_calls([two_d[0], Path("3DBox_PET_1.npz")])
+
+
 def test_resolve_reads_the_committed_record_with_injected_capabilities():
     record = read_record(WEIGHTS)
     machines = {
@@ -125,11 +172,14 @@ def test_resolve_reads_the_committed_record_with_injected_capabilities():
             for e in entries
             if e["gate"]["passed"] and (not _int8(e) or e.get("int8_files") == int8_sha256s(WEIGHTS))
         }
-        if not passed:
+        few, _ = resolve("auto", WEIGHTS, capabilities, flags, few_encoder_calls=True)
+        whole_runs = [n for n in passed if not Configuration.parse(n).fast_start]
+        if not whole_runs:
             assert configuration == Configuration()
             continue
-        fastest = min(passed, key=lambda n: passed[n]["encode_s"] + passed[n]["decode_s_per_box"])
+        fastest = min(whole_runs, key=lambda n: passed[n]["encode_s"] + passed[n]["decode_s_per_box"])
         assert configuration == Configuration.parse(fastest)
+        assert few.name == (f"{fastest}:fast-start" if f"{fastest}:fast-start" in passed else fastest)
     assert resolve("int8", WEIGHTS) == (Configuration("int8", "f32"), "int8")
     gated_here = [e for e in record["classes"]["avx512-bf16"]["configurations"] if _int8(e)]
     assert gated_here and all(e["int8_files"] == int8_sha256s(WEIGHTS) for e in gated_here)
@@ -153,13 +203,13 @@ def test_every_recorded_class_names_its_measurement():
                 assert gate["passed"] == within, (cls, e)
 
 
-def test_cache_namespaces_differ_by_graph_and_hint():
+def test_cache_namespaces_differ_by_graph_and_settings():
     names = {
-        cache_namespace(WEIGHTS, graph, hint)
+        cache_namespace(WEIGHTS, graph, settings)
         for graph in ("encoder.xml", "encoder-int8.xml", "decoder.xml")
-        for hint in ("f32", "bf16", "f16")
+        for settings in ("f32", "bf16", "f16", "bf16-fast-start")
     }
-    assert len(names) == 9
+    assert len(names) == 12
     assert cache_namespace(WEIGHTS, "decoder.xml", "f32") == cache_namespace(WEIGHTS, "decoder.xml", "f32")
 
 
@@ -215,16 +265,18 @@ def test_switching_precision_over_one_cache_folder(tmp_path, cases_dir):
     capabilities = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
     precisions = [
         "f32",
+        "f32:fast-start",
         "int8",
-        *(["bf16", "bf16-f32", "int8-bf16", "int8+bf16-f32"] if "BF16" in capabilities else []),
+        *(["bf16", "bf16-f32", "bf16-f32:fast-start", "int8-bf16", "int8+bf16-f32"] if "BF16" in capabilities else []),
     ]
     outputs = tmp_path / "out"
     for precision in [*precisions, "f32", *precisions]:  # second round: every blob comes from the cache
         assert _predict(tmp_path, cases_dir, precision, outputs) == 0, precision
     cache = outputs / ".openvino_cache"
+    configurations = [Configuration.parse(p) for p in precisions]
     assert len([p for p in cache.iterdir() if p.is_dir()]) == len(
-        {(Configuration.parse(p).encoder_file, Configuration.parse(p).encoder_hint) for p in precisions}
-    ) + len({Configuration.parse(p).decoder_hint for p in precisions})
+        {(c.encoder_file, c.encoder_hint, c.fast_start) for c in configurations}
+    ) + len({c.decoder_hint for c in configurations})
     with open(outputs / "efficiency_timer.csv") as f:
         ran = [row["configuration"] for row in csv.DictReader(f)]
     assert ran == [f"litemedsam {Configuration.parse(p).name}" for p in [*precisions, "f32", *precisions]]
@@ -232,8 +284,8 @@ def test_switching_precision_over_one_cache_folder(tmp_path, cases_dir):
 
 def test_timer_names_the_configuration_auto_ran(tmp_path, cases_dir, capsys):
     outputs = tmp_path / "out"
-    assert _predict(tmp_path, cases_dir, "auto", outputs) == 0
-    configuration, how = resolve("auto", WEIGHTS)
+    assert _predict(tmp_path, cases_dir, "auto", outputs) == 0  # one 2D case: few encoder calls
+    configuration, how = resolve("auto", WEIGHTS, few_encoder_calls=True)
     with open(outputs / "efficiency_timer.csv") as f:
         (row,) = list(csv.DictReader(f))
     assert row["configuration"] == f"litemedsam {configuration.name} ({how})"
@@ -262,3 +314,20 @@ def test_engine_compiles_the_configuration_it_names():
     assert "bf16" not in _runtime_precisions(mixed._decoder)
     f32 = OpenVINOEngine(WEIGHTS, "f32", cache_dir=None)
     assert not {"i8", "bf16"} & (_runtime_precisions(f32._encoder) | _runtime_precisions(f32._decoder))
+
+
+def _layer_types(request) -> set[str]:
+    return {
+        op.get_rt_info()["layerType"].astype(str) for op in request.get_compiled_model().get_runtime_model().get_ops()
+    }
+
+
+def test_fast_start_compiles_the_encoder_without_snippets(tmp_path):
+    """Snippets are the fused subgraphs ("Subgraph" layers) whose code generation the fast start skips; the
+    decoder keeps them, so f32 masks stay those of the reference wherever the decoder runs f32."""
+    default = OpenVINOEngine(WEIGHTS, "f32", cache_dir=tmp_path)
+    fast = OpenVINOEngine(WEIGHTS, "f32:fast-start", cache_dir=tmp_path)
+    assert "Subgraph" in _layer_types(default._encoder) and "Subgraph" not in _layer_types(fast._encoder)
+    assert "Subgraph" in _layer_types(fast._decoder)
+    again = OpenVINOEngine(WEIGHTS, "f32:fast-start", cache_dir=tmp_path)  # from the cache, still unfused
+    assert "Subgraph" not in _layer_types(again._encoder)

@@ -13,7 +13,7 @@ from typing import NoReturn
 
 from .contract import MODEL_PROMPT_MODES, PROMPT_MODES
 from .paths import default_weights_dir
-from .precision import AUTO, SHORTHANDS
+from .precision import AUTO, FAST_START, SHORTHANDS
 
 MODELS = tuple(MODEL_PROMPT_MODES)  # the architectures: litemedsam first, the skip-decoder models after
 DEFAULT_WEIGHTS = default_weights_dir()
@@ -46,8 +46,9 @@ def _parser() -> argparse.ArgumentParser:
         "--precision",
         default=os.environ.get("MEDSAM_PRECISION") or AUTO,
         help=f"{AUTO} (default: the fastest configuration that passed the accuracy gate on this CPU's class, "
-        f"else f32), {', '.join(SHORTHANDS)}, or ENCODER-DECODER such as bf16-f32 or int8+bf16-f32; f32 gives "
-        "identical masks on every CPU",
+        f"else f32), {', '.join(SHORTHANDS)}, or ENCODER-DECODER such as bf16-f32 or int8+bf16-f32, either "
+        f"optionally followed by :{FAST_START} (an encoder that loads faster and runs slower, for a few 2D cases); "
+        "f32 gives identical masks on every CPU",
     )
     predict.add_argument(
         "--threads", type=int, default=_env_int("MEDSAM_THREADS", 0), help="CPU threads (0: all cores)"

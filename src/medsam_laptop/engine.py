@@ -7,9 +7,9 @@ litemedsam-skip): the encoder also returns skip features, and there is one decod
 takes boxes only. A decoder whose manifest gives a fixed box count (1 for "box-points-scribble") is run
 on the boxes in slices of that count.
 
-Compiled graphs are cached under `cache_dir`, one folder per graph file, content, precision hint and
-OpenVINO version: OpenVINO's own cache key ignores the precision hint, and importing a blob compiled
-for another hint crashes the process.
+Compiled graphs are cached under `cache_dir`, one folder per graph file, content, compile settings
+(precision hint, fast-start) and OpenVINO version: OpenVINO's own cache key ignores the precision hint,
+and importing a blob compiled for another hint crashes the process.
 """
 
 import hashlib
@@ -22,7 +22,7 @@ import numpy as np
 
 from .contract import BOX_ONLY, EngineError, Features, feature_arrays, prompt_mode
 from .openvino_runtime import ov
-from .precision import Configuration, int8_sha256s
+from .precision import FAST_START, Configuration, int8_sha256s
 
 MISSING_GRAPH_HINTS = {
     "encoder.xml": " (litemedsam: the export command; swin-litemedsam, litemedsam-skip: convert a checkpoint with "
@@ -48,8 +48,9 @@ def _manifest(model_dir: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def cache_namespace(model_dir: Path, graph: str, hint: str) -> str:
-    """A folder name that changes with the graph's bytes, the precision hint and the OpenVINO version.
+def cache_namespace(model_dir: Path, graph: str, settings: str) -> str:
+    """A folder name that changes with the graph's bytes, its compile settings (the precision hint, with
+    "-fast-start" where that applies) and the OpenVINO version.
 
     The bytes are named by the sha256 the manifest (or int8.json) records for the .xml and .bin, or, for
     files no record names, by their sizes and modification times.
@@ -64,13 +65,13 @@ def cache_namespace(model_dir: Path, graph: str, hint: str) -> str:
             stat = (model_dir / name).stat()
             parts.append(f"{stat.st_size}:{stat.st_mtime_ns}")
     digest = hashlib.sha256("|".join([*parts, ov.__version__]).encode()).hexdigest()[:16]
-    return f"{model_dir.name}-{Path(graph).stem}-{hint}-{digest}"
+    return f"{model_dir.name}-{Path(graph).stem}-{settings}-{digest}"
 
 
-def compile_config(hint: str, threads: int = 0) -> dict:
-    """The CPU plugin's settings for one graph: precision hint, latency mode, and the thread count (0:
-    OpenVINO's choice)."""
-    config: dict = {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}
+def compile_config(hint: str, threads: int = 0, options: dict | None = None) -> dict:
+    """The CPU plugin's settings for one graph: precision hint, latency mode, the thread count (0:
+    OpenVINO's choice) and any further options."""
+    config: dict = {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"} | (options or {})
     if threads > 0:
         config["INFERENCE_NUM_THREADS"] = threads
     return config
@@ -103,16 +104,17 @@ class OpenVINOEngine:
             cache_dir = None
         core = ov.Core()
 
-        def compile_graph(graph: str, hint: str) -> ov.CompiledModel:
-            config = compile_config(hint, threads)
+        def compile_graph(graph: str, hint: str, fast_start: bool = False) -> ov.CompiledModel:
+            config = compile_config(hint, threads, configuration.encoder_options if fast_start else None)
             if cache_dir is not None:
-                config["CACHE_DIR"] = str(cache_dir / cache_namespace(model_dir, graph, hint))
+                settings = f"{hint}-{FAST_START}" if fast_start else hint
+                config["CACHE_DIR"] = str(cache_dir / cache_namespace(model_dir, graph, settings))
             return core.compile_model(model_dir / graph, "CPU", config)
 
         # The two compilations overlap (OpenVINO releases the GIL), which shortens start-up.
         with ThreadPoolExecutor(max_workers=1) as pool:
             decoder = pool.submit(compile_graph, spec["file"], configuration.decoder_hint)
-            encoder = compile_graph(configuration.encoder_file, configuration.encoder_hint)
+            encoder = compile_graph(configuration.encoder_file, configuration.encoder_hint, configuration.fast_start)
             self._decoder = decoder.result().create_infer_request()
         self._n_features = len(encoder.outputs)
         self._encoder = encoder.create_infer_request()

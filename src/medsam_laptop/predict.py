@@ -17,10 +17,10 @@ from pathlib import Path
 from types import ModuleType
 
 from .atomic import remove_stale_temporaries
-from .cases import CaseError, list_cases, read_case, write_segs
+from .cases import CaseError, is_3d_name, list_cases, read_case, write_segs
 from .contract import Engine, EngineError
 from .paths import default_weights_dir
-from .precision import AUTO, PrecisionError, resolve
+from .precision import AUTO, FAST_START_MAX_CASES, PrecisionError, resolve
 from .timer import StageTimer, append_rows, case_row, interpreter_seconds, summary_line
 
 
@@ -43,9 +43,9 @@ class PredictOptions:
     baseline: bool = False  # the organizers' manner: re-encode per box, one box per decoder call
 
 
-def engine_factory(options: PredictOptions) -> tuple[Callable[[], Engine], str]:
+def engine_factory(options: PredictOptions, paths: list[Path]) -> tuple[Callable[[], Engine], str]:
     """Imports the backend (charged to start-up imports); returns what builds the engine (compile) and the
-    name of the configuration it runs, for the timer."""
+    name of the configuration it runs, for the timer. `paths` are the cases to segment."""
     if options.backend == "torch":
         if options.model != "litemedsam" or options.precision not in (AUTO, "f32"):
             raise UsageError("the torch backend runs the bundled litemedsam in f32 only")
@@ -56,12 +56,19 @@ def engine_factory(options: PredictOptions) -> tuple[Callable[[], Engine], str]:
 
     model_dir = (options.weights_dir or default_weights_dir()) / options.model
     try:
-        configuration, chosen = resolve(options.precision, model_dir)
+        few_calls = not options.baseline and few_encoder_calls(paths)  # the baseline encodes once per box
+        configuration, chosen = resolve(options.precision, model_dir, few_encoder_calls=few_calls)
     except PrecisionError as err:
         raise UsageError(str(err)) from None
     name = f"{options.model} {configuration.name}" + (f" ({chosen})" if options.precision == AUTO else "")
     build = lambda: OpenVINOEngine(model_dir, configuration, options.threads, options.cache_dir, options.prompts)
     return build, name
+
+
+def few_encoder_calls(paths: list[Path]) -> bool:
+    """Whether segmenting these cases calls the encoder a few times only: a 2D case calls it once, a 3D case
+    once per slice of its boxes."""
+    return len(paths) <= FAST_START_MAX_CASES and not any(is_3d_name(p.name) for p in paths)
 
 
 def _check_folders(options: PredictOptions) -> None:
@@ -102,7 +109,7 @@ def run(options: PredictOptions, started: float) -> int:
         print(f"warning: no .npz cases in {options.input_dir}", file=sys.stderr)
         return 0
 
-    build_engine, configuration = engine_factory(options)
+    build_engine, configuration = engine_factory(options, paths)
     imports = time.perf_counter() - started
     startup = {"interpreter": max(0.0, interpreter_seconds() - imports), "imports": imports}
     compile_start = time.perf_counter()
