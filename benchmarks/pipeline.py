@@ -154,6 +154,9 @@ def main() -> None:
     if not cases:
         parser.error(f"no cases selected from {imgs}")
     configuration, how = resolve(args.precision, REPO / "weights" / "litemedsam")
+    lone_2d, _ = resolve(args.precision, REPO / "weights" / "litemedsam", few_encoder_calls=True)
+    if lone_2d != configuration:  # each process segments one case
+        how += f"; {lone_2d.name} for a 2D case"
     variants = {
         "b": (
             f"this pipeline (OpenVINO, --precision {args.precision}: {configuration.name}, {how})",
