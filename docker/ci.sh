@@ -8,8 +8,9 @@
 #      -u 4242:4242, with equal segs, with -e MEDSAM_PRECISION=int8 and with -e MEDSAM_MODEL=NAME for every
 #      model `training ship` wrote (docker/check-image.sh);
 #   4. the organizers' harness from the tarball (docker image load, one container per case);
-#   5. compute-metrics on its segs and on the pipeline's own run outside the container; fails when a
-#      container DSC falls below the local one (docker/ci_report.py), prints running times.
+#   5. compute-metrics on its segs and on the pipeline's own run outside the container (one process per
+#      case, like the harness); fails when a container DSC falls below the local one
+#      (docker/ci_report.py), prints running times.
 # Cases: CI_CASES (file names, space-separated) from $MEDSAM_SHARED/data/cvpr24-format/imgs
 # (MEDSAM_SHARED defaults to the shared/ folder beside the clone).
 #
@@ -56,8 +57,14 @@ done
 # Scores: the container's segs against the pipeline's own run outside the container, same cases.
 mkdir -p "$OUT/gts"
 for name in $CASES; do cp "$SHARED/data/cvpr24-format/gts/$name" "$OUT/gts/"; done
-(cd "$REPO" && PYTHON=$PYTHON sh predict.sh "$OUT/cases" "$OUT/local-segs" 2>"$OUT/local-predict.log") \
-    || die "the pipeline outside the container failed (see $OUT/local-predict.log)"
+# One process per case, as the harness runs the container: `auto` chooses by the run's cases (a lone 2D
+# case gets the fast start), so both sides run the same configuration.
+for name in $CASES; do
+    mkdir -p "$OUT/local-cases/${name%.npz}"
+    cp "$OUT/cases/$name" "$OUT/local-cases/${name%.npz}/"
+    (cd "$REPO" && PYTHON=$PYTHON sh predict.sh "$OUT/local-cases/${name%.npz}" "$OUT/local-segs" \
+        2>>"$OUT/local-predict.log") || die "the pipeline outside the container failed (see $OUT/local-predict.log)"
+done
 for run in container:"$OUT/time-eval/$TEAM" local:"$OUT/local-segs"; do
     (cd "$REPO" && "$PYTHON" -m evaluation compute-metrics -q -s "${run#*:}" -g "$OUT/gts" \
         -o "$OUT/metrics-${run%%:*}") >/dev/null \
