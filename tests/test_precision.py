@@ -55,7 +55,7 @@ def test_configuration_names():
     assert fast == Configuration("bf16", "f32", fast_start=True) and fast.name == "bf16-f32:fast-start"
     assert Configuration.parse("bf16:fast-start").name == "bf16-bf16:fast-start"
     assert (
-        fast.encoder_options == {"SNIPPETS_MODE": "DISABLE"} and Configuration.parse("bf16-f32").encoder_options == {}
+        fast.compile_options == {"SNIPPETS_MODE": "DISABLE"} and Configuration.parse("bf16-f32").compile_options == {}
     )
     for bad in (
         *("f64", "int8-int8", "bf16-", "auto-f32", "", "int8+f32-f32", "int8+int8-f32", "bf16+f16-f32"),
@@ -276,7 +276,7 @@ def test_switching_precision_over_one_cache_folder(tmp_path, cases_dir):
     configurations = [Configuration.parse(p) for p in precisions]
     assert len([p for p in cache.iterdir() if p.is_dir()]) == len(
         {(c.encoder_file, c.encoder_hint, c.fast_start) for c in configurations}
-    ) + len({c.decoder_hint for c in configurations})
+    ) + len({(c.decoder_hint, c.fast_start) for c in configurations})
     with open(outputs / "efficiency_timer.csv") as f:
         ran = [row["configuration"] for row in csv.DictReader(f)]
     assert ran == [f"litemedsam {Configuration.parse(p).name}" for p in [*precisions, "f32", *precisions]]
@@ -322,12 +322,10 @@ def _layer_types(request) -> set[str]:
     }
 
 
-def test_fast_start_compiles_the_encoder_without_snippets(tmp_path):
-    """Snippets are the fused subgraphs ("Subgraph" layers) whose code generation the fast start skips; the
-    decoder keeps them, so f32 masks stay those of the reference wherever the decoder runs f32."""
+def test_fast_start_compiles_both_graphs_without_snippets(tmp_path):
+    """Snippets are the fused subgraphs ("Subgraph" layers) whose code generation the fast start skips."""
     default = OpenVINOEngine(WEIGHTS, "f32", cache_dir=tmp_path)
-    fast = OpenVINOEngine(WEIGHTS, "f32:fast-start", cache_dir=tmp_path)
-    assert "Subgraph" in _layer_types(default._encoder) and "Subgraph" not in _layer_types(fast._encoder)
-    assert "Subgraph" in _layer_types(fast._decoder)
-    again = OpenVINOEngine(WEIGHTS, "f32:fast-start", cache_dir=tmp_path)  # from the cache, still unfused
-    assert "Subgraph" not in _layer_types(again._encoder)
+    assert "Subgraph" in _layer_types(default._encoder) and "Subgraph" in _layer_types(default._decoder)
+    for _ in range(2):  # compiled, then loaded from the cache
+        fast = OpenVINOEngine(WEIGHTS, "f32:fast-start", cache_dir=tmp_path)
+        assert "Subgraph" not in _layer_types(fast._encoder) | _layer_types(fast._decoder)

@@ -104,17 +104,17 @@ class OpenVINOEngine:
             cache_dir = None
         core = ov.Core()
 
-        def compile_graph(graph: str, hint: str, fast_start: bool = False) -> ov.CompiledModel:
-            config = compile_config(hint, threads, configuration.encoder_options if fast_start else None)
+        def compile_graph(graph: str, hint: str) -> ov.CompiledModel:
+            config = compile_config(hint, threads, configuration.compile_options)
             if cache_dir is not None:
-                settings = f"{hint}-{FAST_START}" if fast_start else hint
+                settings = f"{hint}-{FAST_START}" if configuration.fast_start else hint
                 config["CACHE_DIR"] = str(cache_dir / cache_namespace(model_dir, graph, settings))
             return core.compile_model(model_dir / graph, "CPU", config)
 
         # The two compilations overlap (OpenVINO releases the GIL), which shortens start-up.
         with ThreadPoolExecutor(max_workers=1) as pool:
             decoder = pool.submit(compile_graph, spec["file"], configuration.decoder_hint)
-            encoder = compile_graph(configuration.encoder_file, configuration.encoder_hint, configuration.fast_start)
+            encoder = compile_graph(configuration.encoder_file, configuration.encoder_hint)
             self._decoder = decoder.result().create_infer_request()
         self._n_features = len(encoder.outputs)
         self._encoder = encoder.create_infer_request()

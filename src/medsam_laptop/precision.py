@@ -6,11 +6,11 @@ whose layers left unquantized run in f32 ("int8") or under another hint ("int8+b
 decoder runs in f32, bf16 or f16. The single names are shorthands: f32 = f32-f32, bf16 = bf16-bf16,
 f16 = f16-f16, int8 = int8-f32.
 
-A configuration may end in ":fast-start": the encoder is compiled with OpenVINO's snippets (its fused,
-JIT-generated subgraphs) off. Loading it from the cache then takes less time and every encoder call more
-(BENCHMARKS.md), so it pays only in a process that calls the encoder a few times: a lone 2D case, as in
-the organizers' harness. Its outputs differ in the last bits, so it passes the gate on its own or not at
-all.
+A configuration may end in ":fast-start": both graphs are compiled with OpenVINO's snippets (its fused,
+JIT-generated subgraphs) off. Loading them from the cache then takes less time, every decoder call less
+and every encoder call more (BENCHMARKS.md), so it pays only in a process that calls the encoder a few
+times: a lone 2D case, as in the organizers' harness. Its outputs differ in the last bits, so it passes
+the gate on its own or not at all.
 
 `auto` reads the CPU's class (`cpu_class`) and runs the fastest configuration that the model's record
 (`weights/<model>/precision.json`) lists as having passed the accuracy gate on that class; f32 where none
@@ -76,8 +76,8 @@ class Configuration:
         return f"{self.encoder}-{self.decoder}" + (f":{FAST_START}" if self.fast_start else "")
 
     @property
-    def encoder_options(self) -> dict:
-        """OpenVINO settings of the encoder's compilation beyond its precision hint."""
+    def compile_options(self) -> dict:
+        """OpenVINO settings of both graphs' compilation beyond their precision hints."""
         return {"SNIPPETS_MODE": "DISABLE"} if self.fast_start else {}
 
     @property
