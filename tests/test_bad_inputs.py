@@ -144,6 +144,22 @@ def test_bad_case_gets_one_clear_line(kind, bad_run):
     MESSAGES.append(f"{kind:32s} {lines[0]}")
 
 
+def test_a_bad_first_case_fails_alone(tmp_path, cases_dir, capsys):
+    """The first case is read while the model compiles; its failure is still its own line and row."""
+    inputs, outputs = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    _write(inputs / "2DBox_0notzip.npz", b"plain text, not a zip")  # sorts before the US case
+    shutil.copy(cases_dir / "imgs" / US, inputs)
+    assert cli.main(["predict", "-i", str(inputs), "-o", str(outputs), "--precision", "f32"]) == 1
+    assert "error: 2DBox_0notzip.npz: not an npz file" in capsys.readouterr().err
+    assert sorted(p.name for p in outputs.glob("*.npz")) == [US]
+    with open(outputs / "efficiency_timer.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["case"], r["status"]) for r in rows] == [("2DBox_0notzip.npz", "error"), (US, "ok")]
+    assert float(rows[0]["compile"]) > 0 and float(rows[1]["compile"]) == 0  # start-up goes to the first row
+    assert float(rows[1]["read"]) > 0
+
+
 def test_run_reports_failure_and_keeps_the_rest(bad_run):
     result, outputs = bad_run
     assert result.returncode == 1

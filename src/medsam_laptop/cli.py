@@ -47,8 +47,8 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("MEDSAM_PRECISION") or AUTO,
         help=f"{AUTO} (default: the fastest configuration that passed the accuracy gate on this CPU's class, "
         f"else f32), {', '.join(SHORTHANDS)}, or ENCODER-DECODER such as bf16-f32 or int8+bf16-f32, either "
-        f"optionally followed by :{FAST_START} (graphs that load faster, the encoder slower per call: for a few 2D cases); "
-        "f32 gives identical masks on every CPU",
+        f"optionally followed by :{FAST_START} (graphs that load faster, the encoder slower per call: for a few "
+        "2D cases); f32 gives identical masks on every CPU",
     )
     predict.add_argument(
         "--threads", type=int, default=_env_int("MEDSAM_THREADS", 0), help="CPU threads (0: all cores)"
