@@ -84,39 +84,30 @@ def _check_folders(options: PredictOptions) -> None:
         raise UsageError(f"output folder {options.output_dir} is not writable ({err.strerror})") from None
 
 
-def _read_ahead(path: Path) -> tuple[Callable[[], Case], float]:
-    """Reads a case now; returns what gives it later (or raises what reading it raised) and the seconds
-    the read took."""
-    start = time.perf_counter()
-    try:
-        case = read_case(path)
-    except (CaseError, MemoryError, OSError) as err:
-        failure = err
-
-        def give() -> Case:
-            raise failure
-
-    else:
-
-        def give() -> Case:
-            return case
-
-    return give, time.perf_counter() - start
+def _read(path: Path, timer: StageTimer) -> Case | Exception:
+    """Reads a case, timed as its `read` stage; a failure is returned, to be raised in the case's turn."""
+    with timer.stage("read"):
+        try:
+            return read_case(path)
+        except (CaseError, MemoryError, OSError) as err:
+            return err
 
 
-def _build(build_engine: Callable[[], Engine], first: Path) -> tuple[Engine, ModuleType, Callable[[], Case], float]:
-    """Compiles in the background while the segmentation code is imported and the first case is read;
-    returns the engine, the `segment` module, and the first case's read (`_read_ahead`)."""
+def _build(
+    build_engine: Callable[[], Engine], first: Path, timer: StageTimer
+) -> tuple[Engine, ModuleType, Case | Exception]:
+    """Compiles in the background while the segmentation code is imported and the first case is read (into
+    `timer`); returns the engine, the `segment` module and what `_read` gave for the first case."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         compiling = pool.submit(build_engine)
         from . import segment
 
-        first_case, read_seconds = _read_ahead(first)
+        first_case = _read(first, timer)
         try:
             engine = compiling.result()
         except EngineError as err:
             raise UsageError(str(err)) from None
-    return engine, segment, first_case, read_seconds
+    return engine, segment, first_case
 
 
 def run(options: PredictOptions, started: float) -> int:
@@ -134,27 +125,23 @@ def run(options: PredictOptions, started: float) -> int:
     imports = time.perf_counter() - started
     startup = {"interpreter": max(0.0, interpreter_seconds() - imports), "imports": imports}
     compile_start = time.perf_counter()
-    engine, segment, first_case, first_read = _build(build_engine, paths[0])
+    first_timer = StageTimer()
+    engine, segment, first_case = _build(build_engine, paths[0], first_timer)
     # compile includes the overlapped segment imports; the first case's read, also overlapped, is its own
-    startup["compile"] = time.perf_counter() - compile_start - first_read
-    read_ahead = {paths[0]: (first_case, first_read)}
+    startup["compile"] = time.perf_counter() - compile_start - first_timer.seconds["read"]
     if options.baseline:
         segment_2d, segment_3d = segment.segment_2d_per_box, segment.segment_3d_per_box
     else:
         segment_2d, segment_3d = segment.segment_2d, segment.segment_3d
 
     failed = []
-    for path in paths:
-        timer = StageTimer()
+    for index, path in enumerate(paths):
+        timer = first_timer if index == 0 else StageTimer()
         status = "ok"
         try:
-            if path in read_ahead:
-                give, seconds = read_ahead.pop(path)
-                timer.seconds["read"] += seconds
-                case = give()
-            else:
-                with timer.stage("read"):
-                    case = read_case(path)
+            case = first_case if index == 0 else _read(path, timer)
+            if isinstance(case, Exception):
+                raise case
             if len(case.boxes) == 0:
                 print(f"warning: {path.name}: no boxes; writing an empty segmentation", file=sys.stderr)
             segs = (segment_3d if case.is_3d else segment_2d)(engine, case.image, case.boxes, timer, case=path.name)
