@@ -5,7 +5,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from medsam_laptop.cases import CaseError, list_cases, output_dtype, read_case, write_segs
+from medsam_laptop.case_files import list_cases
+from medsam_laptop.cases import CaseError, output_dtype, read_case, write_segs
 from medsam_laptop.npz import NpzError
 
 

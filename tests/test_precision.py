@@ -11,6 +11,7 @@ import pytest
 
 from conftest import REPO
 from medsam_laptop import cli
+from medsam_laptop.case_files import few_encoder_calls
 from medsam_laptop.engine import OpenVINOEngine, cache_namespace
 from medsam_laptop.precision import (
     FAST_START_MAX_CASES,
@@ -22,7 +23,6 @@ from medsam_laptop.precision import (
     read_record,
     resolve,
 )
-from medsam_laptop.predict import few_encoder_calls
 
 WEIGHTS = REPO / "weights" / "litemedsam"
 ZEN4 = {"avx2", "avx512f", "avx512_bf16", "avx512_vnni"}

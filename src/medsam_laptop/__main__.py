@@ -7,4 +7,4 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from .cli import end_process, main  # noqa: E402
 
-end_process(main(started=STARTED))
+end_process(main(started=STARTED, own_process=True))

@@ -1,4 +1,4 @@
-"""The challenge's npz contract: find, read and validate cases, write `segs` atomically.
+"""The challenge's npz contract: read and validate cases, write `segs` atomically (`case_files.py` finds them).
 
 A 2D case (name not starting with "3D") holds `imgs` (H, W, 3) uint8 and `boxes` (N, 4)
 [x_min, y_min, x_max, y_max]; a 3D case holds `imgs` (D, H, W) uint8 and `boxes` (N, 6)
@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import write_atomically
+from .case_files import is_3d_name
 from .npz import NpzError, read_arrays
 
 MAX_IMAGE_BYTES = int(os.environ.get("MEDSAM_MAX_IMAGE_MB", "3072")) << 20  # -m 8G leaves room for 3 GiB
@@ -28,15 +29,6 @@ class Case:
     image: np.ndarray  # (H, W, 3) or (D, H, W) uint8
     boxes: np.ndarray  # (N, 4) or (N, 6) float64, validated
     is_3d: bool
-
-
-def is_3d_name(name: str) -> bool:
-    return name.startswith("3D")
-
-
-def list_cases(input_dir: Path) -> list[Path]:
-    """The .npz files directly in `input_dir`, sorted by name (sub-folders and other files are ignored)."""
-    return sorted(p for p in input_dir.iterdir() if p.suffix == ".npz" and p.is_file())
 
 
 def read_case(path: Path, max_image_bytes: int = MAX_IMAGE_BYTES) -> Case:

@@ -11,9 +11,11 @@ import time
 from pathlib import Path
 from typing import NoReturn
 
+from .case_files import few_encoder_calls, list_cases
 from .contract import MODEL_PROMPT_MODES, PROMPT_MODES
 from .paths import default_weights_dir
 from .precision import AUTO, FAST_START, SHORTHANDS
+from .startup import prepare_short_run
 
 MODELS = tuple(MODEL_PROMPT_MODES)  # the architectures: litemedsam first, the skip-decoder models after
 DEFAULT_WEIGHTS = default_weights_dir()
@@ -144,9 +146,26 @@ def _quantize(model: str, weights_dir: Path, calibration: Path) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None, started: float | None = None) -> int:
+def _start_short_run(args: argparse.Namespace) -> None:
+    """Shortens the start of a process of its own that segments a few 2D cases with OpenVINO (startup.py).
+    The torch backend stands for the organizers' script and --baseline encodes once per box, so their
+    processes start as plain Python does."""
+    if args.backend != "openvino" or args.baseline:
+        return
+    try:
+        if few_encoder_calls(list_cases(args.input)):
+            prepare_short_run()
+    except OSError:  # no such folder: the run reports it
+        return
+
+
+def main(argv: list[str] | None = None, started: float | None = None, own_process: bool = False) -> int:
+    """Runs a command; `own_process`: the process is this command's alone (python -m medsam_laptop), so
+    start-up may change it."""
     started = time.perf_counter() if started is None else started
     args = _parser().parse_args(argv)
+    if own_process and args.command == "predict":
+        _start_short_run(args)
     if args.command in ("export", "import-checkpoint"):
         return _export(args.model, args.weights_dir, args.checkpoint)
     if args.command == "quantize":
@@ -184,4 +203,4 @@ def end_process(status: int) -> NoReturn:
 
 def predict_main() -> NoReturn:
     """The `medsam_laptop_predict` command: `predict` and its options."""
-    end_process(main(["predict", *sys.argv[1:]]))
+    end_process(main(["predict", *sys.argv[1:]], own_process=True))

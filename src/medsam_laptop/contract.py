@@ -11,30 +11,31 @@ tuple of every encoder output when the model has several (Swin-LiteMedSAM: embed
 | None) -> logits (B, 256, 256) float32`; points and scribbles are required in "box-points-scribble" mode.
 """
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
-import numpy as np
+if TYPE_CHECKING:  # the command line imports this module before it decides how to start (startup.py)
+    import numpy as np
 
 BOX_ONLY = "box"
 PROMPT_MODES = ("box-points-scribble", BOX_ONLY)
 # The prompt modes of each architecture, its default first. litemedsam-skip is trained with boxes alone.
 MODEL_PROMPT_MODES = {"litemedsam": (BOX_ONLY,), "swin-litemedsam": PROMPT_MODES, "litemedsam-skip": (BOX_ONLY,)}
 
-Features = np.ndarray | tuple[np.ndarray, ...]
+Features: TypeAlias = "np.ndarray | tuple[np.ndarray, ...]"
 
 
 class Engine(Protocol):
     prompt_mode: str
 
-    def encode(self, image: np.ndarray) -> Features: ...
+    def encode(self, image: "np.ndarray") -> Features: ...
 
     def decode(
         self,
         features: Features,
-        boxes: np.ndarray,
-        points: np.ndarray | None = None,
-        scribbles: np.ndarray | None = None,
-    ) -> np.ndarray: ...
+        boxes: "np.ndarray",
+        points: "np.ndarray | None" = None,
+        scribbles: "np.ndarray | None" = None,
+    ) -> "np.ndarray": ...
 
 
 class EngineError(ValueError):
@@ -50,5 +51,5 @@ def prompt_mode(model: str, requested: str | None, available: tuple[str, ...] | 
     return requested
 
 
-def feature_arrays(features: Features) -> tuple[np.ndarray, ...]:
-    return (features,) if isinstance(features, np.ndarray) else features
+def feature_arrays(features: Features) -> "tuple[np.ndarray, ...]":
+    return features if isinstance(features, tuple) else (features,)

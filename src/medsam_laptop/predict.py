@@ -17,10 +17,11 @@ from pathlib import Path
 from types import ModuleType
 
 from .atomic import remove_stale_temporaries
-from .cases import Case, CaseError, is_3d_name, list_cases, read_case, write_segs
+from .case_files import few_encoder_calls, list_cases
+from .cases import Case, CaseError, read_case, write_segs
 from .contract import Engine, EngineError
 from .paths import default_weights_dir
-from .precision import AUTO, FAST_START_MAX_CASES, PrecisionError, resolve
+from .precision import AUTO, PrecisionError, resolve
 from .timer import StageTimer, append_rows, case_row, interpreter_seconds, summary_line
 
 
@@ -63,12 +64,6 @@ def engine_factory(options: PredictOptions, paths: list[Path]) -> tuple[Callable
     name = f"{options.model} {configuration.name}" + (f" ({chosen})" if options.precision == AUTO else "")
     build = lambda: OpenVINOEngine(model_dir, configuration, options.threads, options.cache_dir, options.prompts)
     return build, name
-
-
-def few_encoder_calls(paths: list[Path]) -> bool:
-    """Whether segmenting these cases calls the encoder a few times only: a 2D case calls it once, a 3D case
-    once per slice of its boxes."""
-    return len(paths) <= FAST_START_MAX_CASES and not any(is_3d_name(p.name) for p in paths)
 
 
 def _check_folders(options: PredictOptions) -> None:

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
-from ..cases import MAX_IMAGE_BYTES, is_3d_name, read_case
+from ..case_files import is_3d_name
+from ..cases import MAX_IMAGE_BYTES, read_case
 from ..evaluation_guard import check_not_evaluation_set
 from ..npz import read_headers
 from ..prompts import box_prompts, foreground

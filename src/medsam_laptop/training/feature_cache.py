@@ -35,7 +35,8 @@ import numpy as np
 import openvino
 
 from ..atomic import remove_stale_temporaries, write_atomically
-from ..cases import is_3d_name, read_case
+from ..case_files import is_3d_name
+from ..cases import read_case
 from ..checkpoints import sha256_of
 from ..engine import compile_config
 from ..evaluation_guard import check_not_evaluation_set

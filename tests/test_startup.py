@@ -1,0 +1,88 @@
+"""The start of a short predict process (startup.py): which runs get it, that the command line reaches that
+decision before numpy is imported, and that the prepared heap then serves fresh memory without page faults."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from conftest import REPO
+from medsam_laptop import cli
+
+
+def _python(code: str, *args: str) -> str:
+    """The output of `code` run by a fresh interpreter (a process whose start nothing has changed yet)."""
+    command = [sys.executable, "-c", textwrap.dedent(code), *args]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.fixture
+def prepared(monkeypatch):
+    """Records each call of prepare_short_run from the command line instead of changing this process."""
+    calls = []
+    monkeypatch.setattr(cli, "prepare_short_run", lambda: calls.append(True))
+    return calls
+
+
+def _folder(tmp_path, names):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in names:
+        (folder / name).touch()  # the decision reads names only
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("names", "options", "short"),
+    [
+        (["2DBox_US_a.npz", "2DBox_CT_b.npz"], [], True),
+        ([], [], True),
+        ([f"2DBox_US_{i}.npz" for i in range(7)], [], False),
+        (["2DBox_US_a.npz", "3DBox_CT_b.npz"], [], False),
+        (["2DBox_US_a.npz"], ["--backend", "torch"], False),
+        (["2DBox_US_a.npz"], ["--baseline"], False),
+    ],
+)
+def test_only_a_process_of_its_own_with_a_few_2d_cases_under_openvino_starts_short(
+    tmp_path, prepared, names, options, short
+):
+    args = cli._parser().parse_args(["predict", "-i", str(_folder(tmp_path, names)), "-o", "out", *options])
+    cli._start_short_run(args)
+    assert prepared == ([True] if short else [])
+
+
+def test_a_library_call_never_changes_its_process(tmp_path, prepared):
+    """main() without own_process (as a test or a notebook calls it) leaves the caller's process alone."""
+    folder = _folder(tmp_path, [])
+    assert cli.main(["predict", "-i", str(folder), "-o", str(tmp_path / "out")]) == 0
+    assert prepared == []
+    assert cli.main(["predict", "-i", str(folder), "-o", str(tmp_path / "out")], own_process=True) == 0
+    assert prepared == [True]
+
+
+def test_the_command_line_decides_before_importing_numpy():
+    """The heap's fault-in overlaps numpy's import only if nothing before the decision imports numpy."""
+    assert _python("import sys, medsam_laptop.cli; print('numpy' in sys.modules)") == "False"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator and Linux's rusage")
+def test_a_prepared_heap_serves_fresh_memory_without_page_faults():
+    """100 MB allocated and written after the preparation fault a few pages only; without it, one per page."""
+    code = """
+        import ctypes, gc, resource, sys
+        from medsam_laptop import startup
+        libc = ctypes.CDLL(None)
+        libc.malloc.restype = ctypes.c_void_p
+        libc.malloc.argtypes = [ctypes.c_size_t]
+        libc.memset.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
+        if sys.argv[1] == "prepared":
+            startup.prepare_short_run().join()
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        libc.memset(libc.malloc(100 << 20), 1, 100 << 20)
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before, gc.isenabled())
+    """
+    plain, prepared = (_python(code, mode).split() for mode in ("plain", "prepared"))
+    pages = (100 << 20) // 4096
+    assert int(plain[0]) > pages // 2 and plain[1] == "True"  # huge pages would fault fewer
+    assert int(prepared[0]) < pages // 20 and prepared[1] == "False"
