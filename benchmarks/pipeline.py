@@ -12,11 +12,14 @@ the median of the N runs that ended ok:
   b  this pipeline (`predict`, OpenVINO), the compiled-model cache kept between cases as in the harness;
   c  with --image, the container under the organizers' harness (`evaluation.time_eval`), its work
      folders and cache kept between cases.
-Prints per-modality medians, the ratios b/a and c/a, the efficiency timer's stage medians, peak memory
-and the DSC/NSD of every variant against the ground truth, and writes them to a markdown file.
+The project's sources are compiled to bytecode first, as the image's build does, and as Python does on a
+first import unless PYTHONDONTWRITEBYTECODE is set. Prints per-modality medians, the ratios b/a and c/a,
+the efficiency timer's stage medians, peak memory and the DSC/NSD of every variant against the ground
+truth, and writes them to a markdown file.
 """
 
 import argparse
+import compileall
 import csv
 import os
 import platform
@@ -153,6 +156,7 @@ def main() -> None:
     cases = pick_cases(imgs, args.per_group, args.extra)
     if not cases:
         parser.error(f"no cases selected from {imgs}")
+    compileall.compile_dir(REPO / "src", quiet=1)  # else each process compiles them where no bytecode is written
     configuration, how = resolve(args.precision, REPO / "weights" / "litemedsam")
     lone_2d, _ = resolve(args.precision, REPO / "weights" / "litemedsam", few_encoder_calls=True)
     if lone_2d != configuration:  # each process segments one case
