@@ -153,10 +153,11 @@ def _start_short_run(args: argparse.Namespace) -> None:
     if args.backend != "openvino" or args.baseline:
         return
     try:
-        if few_encoder_calls(list_cases(args.input)):
-            prepare_short_run()
+        paths = list_cases(args.input)
     except OSError:  # no such folder: the run reports it
         return
+    if few_encoder_calls(paths):
+        prepare_short_run()
 
 
 def main(argv: list[str] | None = None, started: float | None = None, own_process: bool = False) -> int:
