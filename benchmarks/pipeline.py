@@ -156,7 +156,7 @@ def main() -> None:
     cases = pick_cases(imgs, args.per_group, args.extra)
     if not cases:
         parser.error(f"no cases selected from {imgs}")
-    compileall.compile_dir(REPO / "src", quiet=1)  # else each process compiles them where no bytecode is written
+    compileall.compile_dir(REPO / "src", quiet=1)  # with PYTHONDONTWRITEBYTECODE, each process would compile them
     configuration, how = resolve(args.precision, REPO / "weights" / "litemedsam")
     lone_2d, _ = resolve(args.precision, REPO / "weights" / "litemedsam", few_encoder_calls=True)
     if lone_2d != configuration:  # each process segments one case

@@ -154,15 +154,15 @@ def _start_short_run(args: argparse.Namespace) -> None:
         return
     try:
         paths = list_cases(args.input)
-    except OSError:  # no such folder: the run reports it
+    except OSError:  # a missing or unreadable folder: predict reports it
         return
     if few_encoder_calls(paths):
         prepare_short_run()
 
 
 def main(argv: list[str] | None = None, started: float | None = None, own_process: bool = False) -> int:
-    """Runs a command; `own_process`: the process is this command's alone (python -m medsam_laptop), so
-    start-up may change it."""
+    """Runs a command; `own_process`: the process is this command's alone (python -m medsam_laptop and the
+    installed commands), so start-up may change it."""
     started = time.perf_counter() if started is None else started
     args = _parser().parse_args(argv)
     if own_process and args.command == "predict":
@@ -200,6 +200,11 @@ def end_process(status: int) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)
+
+
+def command_main() -> NoReturn:
+    """The `medsam_laptop` command."""
+    end_process(main(own_process=True))
 
 
 def predict_main() -> NoReturn:

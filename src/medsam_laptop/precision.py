@@ -31,7 +31,8 @@ ENCODER_PRECISIONS = (*HINTS, INT8, *(f"{INT8}+{hint}" for hint in HINTS if hint
 SHORTHANDS = {"f32": "f32-f32", "bf16": "bf16-bf16", "f16": "f16-f16", "int8": "int8-f32"}
 AUTO = "auto"
 FAST_START = "fast-start"
-FAST_START_MAX_CASES = 6  # 2D cases, one encoder call each: a short run (the fast start, startup.py); BENCHMARKS.md
+FAST_START_MAX_CASES = 6  # up to this many 2D cases (one encoder call each) make a short run: the fast start
+# (its break-even is in BENCHMARKS.md) and startup.py
 RECORD_FILE = "precision.json"
 INT8_RECORD_FILE = "int8.json"  # written by quantize.py
 INT8_FILES = ("encoder-int8.xml", "encoder-int8.bin")

@@ -108,8 +108,11 @@ def _build(
 def run(options: PredictOptions, started: float) -> int:
     """Segments every case; returns the number of cases that failed."""
     _check_folders(options)
-    paths = list_cases(options.input_dir)
-    skipped = sum(1 for p in options.input_dir.iterdir() if p not in paths)
+    try:
+        paths = list_cases(options.input_dir)
+        skipped = sum(1 for p in options.input_dir.iterdir() if p not in paths)
+    except OSError as err:
+        raise UsageError(f"input folder {options.input_dir} cannot be read ({err.strerror})") from None
     if skipped:
         print(f"note: ignoring {skipped} entries of {options.input_dir} that are not .npz files", file=sys.stderr)
     if not paths:

@@ -12,25 +12,27 @@ the second core has nothing to do. Before those imports, `prepare_short_run`:
   `HEAP_MB` of that heap and frees it while the imports run, so the model's buffers reuse those pages.
 
 BENCHMARKS.md has the measurements. A long run is left alone: a 3D case, with tens of encoder calls, ran
-slower on the single heap. Only the command line calls this, for a process of its own; a library caller's
-process is never changed.
+slower on the single heap. Memory freed during a short run stays with the process (no trimming), which
+a few 2D cases can afford. With one core there is no idle one, so only collection is switched off. Only
+the command line calls this, for a process of its own; a library caller's process is never changed.
 """
 
 import ctypes
 import gc
+import os
 import threading
 
-HEAP_MB = 200  # the first one-box encoder and decoder calls need about 130 MB
+HEAP_MB = 200  # the first one-box encoder and decoder calls need about 130 MB; 150 and 200 measured alike
 _M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8  # glibc's malloc.h
 _KEEP_ALL = 2**31 - 1
 
 
 def prepare_short_run() -> threading.Thread | None:
-    """Collection off and the heap's fault-in started; returns the thread writing the heap (None where the
-    C library is not glibc, whose allocator this relies on)."""
+    """Collection off and the heap's fault-in started; returns the thread writing the heap (None with one
+    core, or where the C library is not glibc, whose allocator this relies on)."""
     gc.disable()
     libc = _glibc()
-    if libc is None:
+    if libc is None or len(os.sched_getaffinity(0)) < 2:
         return None
     for option, value in ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, _KEEP_ALL)):
         libc.mallopt(option, value)
@@ -41,9 +43,9 @@ def prepare_short_run() -> threading.Thread | None:
 
 def _glibc() -> ctypes.CDLL | None:
     try:
-        libc = ctypes.CDLL(None)
+        libc = ctypes.CDLL(None)  # Windows: TypeError
         libc.gnu_get_libc_version  # noqa: B018 (present in glibc only)
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):
         return None
     libc.malloc.restype = ctypes.c_void_p
     libc.malloc.argtypes = [ctypes.c_size_t]
