@@ -84,9 +84,13 @@ def _transparent_huge_pages_always() -> bool:
     return path.is_file() and "[always]" in path.read_text()
 
 
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's allocator and Linux's rusage")
+def _heap_fault_in_runs() -> bool:
+    """prepare_short_run's own conditions: glibc first, since os.sched_getaffinity exists on Linux only."""
+    return platform.libc_ver()[0] == "glibc" and len(os.sched_getaffinity(0)) >= 2
+
+
+@pytest.mark.skipif(not _heap_fault_in_runs(), reason="the fault-in needs glibc and a second core")
 @pytest.mark.skipif(_transparent_huge_pages_always(), reason="huge pages: far fewer faults without it too")
-@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one core: no heap fault-in")
 def test_a_prepared_heap_serves_fresh_memory_without_page_faults():
     """100 MB allocated and written after the preparation fault a few pages only; without it, one per page."""
     code = """
