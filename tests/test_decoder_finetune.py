@@ -1,6 +1,6 @@
-"""The frozen-encoder stage (issue 14): the feature caches, the inference-like prompts drawn on them, and
-`finetune-decoder` of both decoders on three real training cases (two ultrasound images and a 25-slice MR
-volume whose box spans 15 slices)."""
+"""The frozen-encoder stage: the feature caches, the inference-like prompts drawn on them, the split by
+source, the whole-case validation, and `finetune-decoder` of the decoders on three real training cases (two
+ultrasound images and a 25-slice MR volume whose box spans 15 slices)."""
 
 import csv
 import json
@@ -13,11 +13,14 @@ from conftest import SHARED, require, require_torch
 
 torch = require_torch()
 
+from medsam_laptop.case_files import modality_group, source_name  # noqa: E402
+from medsam_laptop.cases import read_case  # noqa: E402
 from medsam_laptop.engine import OpenVINOEngine  # noqa: E402
 from medsam_laptop.paths import default_weights_dir  # noqa: E402
 from medsam_laptop.segment import z_ranges  # noqa: E402
 from medsam_laptop.training.cached_prompts import (  # noqa: E402
     CachedPromptDataset,
+    CacheSource,
     PropagationSampling,
     case_labels,
     group_repeats,
@@ -37,12 +40,12 @@ from medsam_laptop.training.feature_cache import (  # noqa: E402
     cached_items,
     item_image,
     load_features,
-    read_manifest,
 )
 from medsam_laptop.training.targets import model_mask, tight_box  # noqa: E402
 from medsam_laptop.transforms import box_to_model, model_input, prior_box  # noqa: E402
 
 TRAIN = SHARED / "data" / "cvpr24-train"
+EXTRA = SHARED / "data" / "cvpr24-train-extra"
 CASE_2D = "2DBox_US_stubus_17.npz"
 CASE_3D = "3DBox_MR_ibsi-sts_STS025.npz"
 OTHER_2D = "2DBox_US_stubus_18.npz"
@@ -185,6 +188,69 @@ def test_split_is_by_patient_stratified_and_seeded():
     assert split_cases(names, 0.2, seed=1) != (training, validation)
 
 
+def test_split_keeps_whole_sources_out_where_a_group_has_several():
+    """On the names of both training folders: in a group of two or more sources no source is on both sides
+    and one whole source is in validation; a group of one source is split by patient."""
+    require((EXTRA / "imgs").is_dir(), f"the extra training cases {EXTRA} (set MEDSAM_SHARED)")
+    names = sorted(p.name for folder in (TRAIN, EXTRA) for p in (folder / "imgs").glob("*.npz"))
+    training, validation = split_cases(names, 0.15, seed=0)
+    assert sorted(training + validation) == names and not set(training) & set(validation)
+    assert not {patient(n) for n in training} & {patient(n) for n in validation}
+    groups = sorted({modality_group(n) for n in names})
+    several = 0
+    for group in groups:
+        sources = {source_name(n) for n in names if modality_group(n) == group}
+        held = {source_name(n) for n in validation if modality_group(n) == group}
+        trained = {source_name(n) for n in training if modality_group(n) == group}
+        assert held and trained, group  # every group is on both sides
+        if len(sources) >= 2:
+            several += 1
+            assert not held & trained, group  # a source is on one side only
+            assert len(held) == 1, group
+        else:
+            assert held == trained, group
+    assert several == 6  # endoscopy, mammography, microscopy, 2D MR, US, X-ray
+    assert split_cases(names, 0.15, seed=0) == (training, validation)
+
+
+def test_whole_volume_validation_is_segment_3d_on_the_cached_features(cache, data_dir):
+    """The validation of a 3D case propagates over the volume as `segment_3d` does: the same masks as
+    segment_3d run with the live f32 encoder whose outputs are rounded to float16 as the cache stores them."""
+    from medsam_laptop.checkpoints import official_litemedsam_checkpoint
+    from medsam_laptop.modeling import build_litemedsam
+    from medsam_laptop.segment import segment_3d
+    from medsam_laptop.timer import StageTimer
+    from medsam_laptop.training.decoder_finetune import validation_decoder
+    from medsam_laptop.training.validation import case_dice, segment_cached_case
+
+    model = build_litemedsam(official_litemedsam_checkpoint())
+    decode = validation_decoder(model)
+    validated = segment_cached_case(CacheSource.open(cache), CASE_3D, decode)
+
+    live = OpenVINOEngine(default_weights_dir() / "litemedsam", "f32", threads=2)
+
+    class RoundedEncoder:
+        prompt_mode = "box"
+
+        def for_case(self, case):
+            return self
+
+        def encode(self, image):
+            return live.encode(image).astype(np.float16).astype(np.float32)
+
+        def decode(self, features, boxes, points=None, scribbles=None):
+            with torch.no_grad():
+                return decode({"embedding": torch.from_numpy(features), "box": torch.from_numpy(boxes)})[0][
+                    :, 0
+                ].numpy()
+
+    case = read_case(data_dir / "imgs" / CASE_3D)
+    expected = segment_3d(RoundedEncoder(), case.image, case.boxes, StageTimer(), case=CASE_3D)
+    assert np.array_equal(validated, expected)
+    _, gts = case_labels(data_dir, CASE_3D)
+    assert case_dice(gts, validated) > 0.5 and len(np.unique(np.flatnonzero(validated.any(axis=(1, 2))))) >= 10
+
+
 def test_group_repeats_even_out_groups_in_part():
     groups = ["PET"] * 400 + ["US"] * 25 + ["MR"] * 100
     assert group_repeats(groups, 0.0) == {"PET": 1, "US": 1, "MR": 1}
@@ -197,16 +263,16 @@ def test_dataset_refuses_an_incomplete_cache(cache, data_dir, tmp_path):
     partial.mkdir()
     (partial / "cache.json").write_text((cache / "cache.json").read_text())
     with pytest.raises(CacheError, match="lacks"):
-        CachedPromptDataset(partial, [CASE_2D], PropagationSampling())
+        CachedPromptDataset([CacheSource.open(partial)], [CASE_2D], PropagationSampling())
 
 
 # --- fine-tuning ------------------------------------------------------------------------------------------
 
 
-def _config(cache: Path, data_dir: Path, out: Path, **keys) -> dict:
-    overrides = {"cache_dir": str(cache), "data_dir": str(data_dir), "output_dir": str(out), "device": "cpu"}
+def _config(cache: Path, data_dir: Path, out: Path, stage: str = "finetune-decoder", **keys) -> dict:
+    overrides = {"caches": [str(cache)], "output_dir": str(out), "device": "cpu"}
     overrides |= {"num_workers": 0, "batch_size": 2, "save_every": 1, "keep_every": 2, "validation.fraction": 0.5}
-    return load_config(default_config("finetune-decoder"), overrides | keys)
+    return load_config(default_config(stage), overrides | keys)
 
 
 @pytest.fixture(scope="module")
@@ -233,6 +299,23 @@ def test_finetune_trains_the_decoder_only_and_selects_on_validation(finetuned):
     assert chosen["step"] == int(best["step"])
 
 
+def test_modality_decoder_trains_its_tokens_and_is_pulled_toward_litemedsam(cache, data_dir, tmp_path):
+    """litemedsam-modality, anchored: the tokens of the trained groups move, the others stay zero (the
+    generic one is a constant), and the anchor term is logged (zero at the first step, at the start)."""
+    from medsam_laptop.modality import MODALITY_GROUPS
+
+    torch.set_num_threads(2)
+    config = _config(cache, data_dir, tmp_path, "finetune-decoder-modality", steps=2, keep_every=2)
+    run(config, torch.device("cpu"), None)
+    tokens = torch.load(tmp_path / "last.pth", weights_only=True)["model"]["modality_tokens"]
+    assert tokens.shape == (len(MODALITY_GROUPS), 256)
+    moved = {MODALITY_GROUPS[i] for i in range(len(tokens)) if tokens[i].abs().sum() > 0}
+    assert moved and moved <= {"2DBox_US", "3DBox_MR"}
+    with open(tmp_path / "log.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert float(rows[0]["anchor"]) == 0.0 and float(rows[1]["anchor"]) > 0.0
+
+
 def test_a_new_run_refuses_a_folder_of_another_run(finetuned, cache, data_dir):
     with pytest.raises(ConfigError, match="earlier run"):
         run(_config(cache, data_dir, finetuned, steps=4), torch.device("cpu"), None)
@@ -252,28 +335,31 @@ def test_resumed_finetune_sees_the_batches_of_an_uninterrupted_one(finetuned, ca
 
 
 def test_evaluated_candidate_ships_as_a_model_predict_runs(finetuned, data_dir, tmp_path, capsys):
-    """`evaluate --model litemedsam --baseline` on the three cases, then `ship`: the shipped folder's
-    masks through `predict` are the masks evaluate scored, and its manifest records how it was made."""
+    """`evaluate` on the three cases, then `ship`: the shipped folder's masks through `predict` are the masks
+    evaluate scored (its shared encoder changes nothing), and its manifest records how it was made."""
     scored = tmp_path / "evaluate"
     args = ["evaluate", str(finetuned / "best.pth"), "-o", str(scored), "--cases-dir", str(data_dir)]
-    assert training_main([*args, "--model", "litemedsam", "--baseline", "--threads", "2"]) == 0
+    assert training_main([*args, "--threads", "2"]) == 0
     result = json.loads((scored / "evaluation.json").read_text())
-    assert result["precision"] == "f32" and result["ship"]["decision"] in ("default", "selectable", "no")
+    label = finetuned.name
+    assert result["precision"] == "f32" and list(result["candidates"]) == [label]
+    verdict = result["candidates"][label]["ship"]
+    assert verdict["decision"] in ("default", "selectable", "no")
     weights = tmp_path / "weights"
     weights.mkdir()
     ship = ["ship", str(finetuned / "best.pth"), "--evaluation", str(scored), "--weights-dir", str(weights)]
     assert training_main([*ship, "--name", "litemedsam"]) == 2  # never over a bundled model
-    if result["ship"]["decision"] == "no":  # four steps on three cases: the rule may well refuse it
+    if verdict["decision"] == "no":  # four steps on three cases: the rule may well refuse it
         assert training_main([*ship, "--name", "tuned"]) == 2
         assert "shipping rule says no" in capsys.readouterr().err
-        result["ship"] = {"decision": "selectable", "reasons": []}  # from here on, as if it had passed
+        result["candidates"][label]["ship"] = {"decision": "selectable", "reasons": []}  # as if it had passed
         (scored / "evaluation.json").write_text(json.dumps(result))
     assert training_main([*ship, "--name", "tuned"]) == 0
     manifest = json.loads((weights / "tuned" / "manifest.json").read_text())
     best = torch.load(finetuned / "best.pth", weights_only=True)
     assert manifest["name"] == "tuned" and manifest["training"]["step"] == best["step"]
-    assert manifest["training"]["cache"]["item_count"] == 2 * 17
-    assert manifest["evaluation"]["ship"] == result["ship"]
+    assert manifest["training"]["caches"][0]["item_count"] == 2 * 17
+    assert manifest["evaluation"]["ship"] == result["candidates"][label]["ship"]
     official = json.loads((default_weights_dir() / "litemedsam" / "manifest.json").read_text())["files"]
     assert manifest["files"]["encoder.bin"] == official["encoder.bin"]  # the encoder is LiteMedSAM's
 
@@ -283,7 +369,7 @@ def test_evaluated_candidate_ships_as_a_model_predict_runs(finetuned, data_dir, 
     predict = ["predict", "-i", str(scored / "inputs"), "-o", str(out), "--weights-dir", str(weights)]
     assert medsam_main([*predict, "--model", "tuned", "--precision", "f32", "--threads", "2"]) == 0
     for name in CASES:
-        with np.load(out / name) as ours, np.load(scored / "segs" / "candidate" / name) as evaluated:
+        with np.load(out / name) as ours, np.load(scored / "segs" / label / name) as evaluated:
             assert np.array_equal(ours["segs"], evaluated["segs"])
 
 
@@ -332,17 +418,6 @@ def test_a_stage_cache_is_not_mixed_into_an_embedding_cache(cache, data_dir):
     assert not (cache / "encoder").exists()
 
 
-def test_a_cache_of_the_earlier_format_still_reads(cache, tmp_path):
-    """Caches made before the stage cache existed record "shape" and no "features": they hold embeddings."""
-    earlier = json.loads((cache / "cache.json").read_text())
-    earlier["shape"] = earlier.pop("shapes")["embedding"]
-    del earlier["features"]
-    legacy = tmp_path / "legacy"
-    legacy.mkdir()
-    (legacy / "cache.json").write_text(json.dumps(earlier))
-    assert read_manifest(legacy) == read_manifest(cache)
-
-
 @pytest.fixture(scope="module")
 def skip_finetuned(stage_cache, data_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("skip-finetuned")
@@ -350,8 +425,7 @@ def skip_finetuned(stage_cache, data_dir, tmp_path_factory) -> Path:
     config = load_config(
         CONFIG_DIR / "finetune-skip-decoder.json",
         {
-            "cache_dir": str(stage_cache),
-            "data_dir": str(data_dir),
+            "caches": [str(stage_cache)],
             "output_dir": str(out),
             "device": "cpu",
             "num_workers": 0,
@@ -405,16 +479,18 @@ def test_exported_skip_decoder_computes_what_training_did(skip_finetuned, stage_
 
 
 def _scored(evaluation: Path, checkpoint: Path) -> Path:
-    """An evaluation folder as `evaluate --baseline` leaves it, for `ship`: the verdict "selectable" and
-    two summaries (ship copies them; what they say is evaluate's business, tested above)."""
+    """An evaluation folder as `evaluate` leaves it, for `ship`: the verdict "selectable" and two summaries
+    (ship copies them; what they say is evaluate's business, tested above)."""
     from medsam_laptop.checkpoints import sha256_of
 
     for label in ("litemedsam", "candidate"):
         (evaluation / "metrics" / label).mkdir(parents=True)
         (evaluation / "metrics" / label / "summary.csv").write_text("group,dsc,nsd\nmean of group means,0.7,0.7\n")
+    scores = {"dsc": 0.7, "nsd": 0.7, "seconds": 1.0}
     record = {"checkpoint": str(checkpoint), "checkpoint_sha256": sha256_of(checkpoint), "model": "litemedsam-skip"}
-    record |= {"precision": "f32", "cases": [CASE_2D], "ship": {"decision": "selectable", "reasons": []}}
-    (evaluation / "evaluation.json").write_text(json.dumps(record))
+    record |= scores | {"ship": {"decision": "selectable", "reasons": []}}
+    result = {"precision": "f32", "cases": [CASE_2D], "litemedsam": scores, "candidates": {"candidate": record}}
+    (evaluation / "evaluation.json").write_text(json.dumps(result))
     return evaluation
 
 

@@ -2,7 +2,8 @@
 a process can decide how to start before its heavy imports).
 
 A case is a .npz file directly in the folder; it is 3D when its name starts with "3D", as the challenge
-names them.
+names them. Names follow `<2DBox|3DBox>_<Modality>_<source>_<id>.npz`: the first two fields are the
+leaderboard's modality group, the third the data source (a hospital or a public data set).
 """
 
 from pathlib import Path
@@ -12,6 +13,17 @@ from .precision import FAST_START_MAX_CASES
 
 def is_3d_name(name: str) -> bool:
     return name.startswith("3D")
+
+
+def modality_group(name: str) -> str:
+    """The leaderboard's group of a case: 3DBox_CT_ibsi-sts_STS018.npz -> 3DBox_CT."""
+    return "_".join(name.split("_")[:2])
+
+
+def source_name(name: str) -> str:
+    """The data source of a case: 2DBox_US_hc18_012.npz -> hc18 ("" for a name without one)."""
+    parts = name.split("_")
+    return parts[2] if len(parts) > 3 else ""
 
 
 def list_cases(input_dir: Path) -> list[Path]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from .case_files import few_encoder_calls, list_cases
-from .contract import MODEL_PROMPT_MODES, PROMPT_MODES
+from .contract import LITEMEDSAM_FAMILY, MODEL_PROMPT_MODES, PROMPT_MODES
 from .paths import default_weights_dir
 from .precision import AUTO, FAST_START, SHORTHANDS
 from .startup import prepare_short_run
@@ -98,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
         help="convert a checkpoint (Swin_LiteMedSAM.pth, or a litemedsam-skip one from finetune-decoder) into "
         "OpenVINO IR under weights/",
     )
-    bring.add_argument("--model", choices=MODELS[1:], default="swin-litemedsam")
+    bring.add_argument("--model", choices=[m for m in MODELS if m not in LITEMEDSAM_FAMILY], default="swin-litemedsam")
     bring.add_argument("checkpoint", type=Path, help="bare state_dict or {'model': state_dict}")
     bring.add_argument("--weights-dir", type=Path, default=DEFAULT_WEIGHTS)
     return parser
@@ -109,6 +109,13 @@ def _export(model: str, weights_dir: Path, checkpoint: Path | None) -> int:
         from .export import export_litemedsam
 
         manifest = export_litemedsam(weights_dir / model, checkpoint)
+    elif model in LITEMEDSAM_FAMILY and checkpoint is None:
+        print(f"error: {model} needs its checkpoint file (none is bundled)", file=sys.stderr)
+        return EXIT_USAGE
+    elif model in LITEMEDSAM_FAMILY:
+        from .export import export_litemedsam
+
+        manifest = export_litemedsam(weights_dir / model, checkpoint, model)
     else:
         if checkpoint is None or not checkpoint.is_file():
             print(f"error: {model} needs its checkpoint file (none is bundled): {checkpoint}", file=sys.stderr)

@@ -9,6 +9,8 @@ An engine has a prompt mode, `prompt_mode`:
 tuple of every encoder output when the model has several (Swin-LiteMedSAM: embedding and skip features).
 `decode(features, boxes (B, 4) float32 in 256-space, points (B, 4, 2) | None, scribbles (B, 1, 256, 256)
 | None) -> logits (B, 256, 256) float32`; points and scribbles are required in "box-points-scribble" mode.
+`for_case(name) -> Engine`: the engine to segment that case with; a modality-aware model's engine with the
+case's modality token chosen, any other engine itself.
 """
 
 from typing import TYPE_CHECKING, Protocol, TypeAlias
@@ -19,7 +21,16 @@ if TYPE_CHECKING:  # the command line imports this module before it decides how 
 BOX_ONLY = "box"
 PROMPT_MODES = ("box-points-scribble", BOX_ONLY)
 # The prompt modes of each architecture, its default first. litemedsam-skip is trained with boxes alone.
-MODEL_PROMPT_MODES = {"litemedsam": (BOX_ONLY,), "swin-litemedsam": PROMPT_MODES, "litemedsam-skip": (BOX_ONLY,)}
+MODEL_PROMPT_MODES = {
+    "litemedsam": (BOX_ONLY,),
+    "litemedsam-modality": (BOX_ONLY,),
+    "swin-litemedsam": PROMPT_MODES,
+    "litemedsam-skip": (BOX_ONLY,),
+}
+# The architectures with LiteMedSAM's encoder and decoder graphs (`export.export_litemedsam`); the others have
+# skip-feature decoders (`export.export_skip_decoder_model`). litemedsam-modality's decoder also takes the
+# case's modality token (`modality.py`).
+LITEMEDSAM_FAMILY = ("litemedsam", "litemedsam-modality")
 
 Features: TypeAlias = "np.ndarray | tuple[np.ndarray, ...]"
 
@@ -36,6 +47,8 @@ class Engine(Protocol):
         points: "np.ndarray | None" = None,
         scribbles: "np.ndarray | None" = None,
     ) -> "np.ndarray": ...
+
+    def for_case(self, case: str) -> "Engine": ...
 
 
 class EngineError(ValueError):

@@ -5,13 +5,15 @@ embedding, `decoder.xml` takes it and boxes. Skip-feature decoder models (Swin-L
 litemedsam-skip): the encoder also returns skip features, and there is one decoder graph per prompt mode
 (`decoders` in the manifest): "box-points-scribble" takes points and scribbles besides the boxes, "box"
 takes boxes only. A decoder whose manifest gives a fixed box count (1 for "box-points-scribble") is run
-on the boxes in slices of that count.
+on the boxes in slices of that count. A decoder with a `modality` input (litemedsam-modality) also takes
+the case's modality one-hot (`modality.py`), over the groups its manifest lists: `for_case` chooses it.
 
 Compiled graphs are cached under `cache_dir`, one folder per graph file, content, compile settings
 (precision hint, fast-start) and OpenVINO version: OpenVINO's own cache key ignores the precision hint,
 and importing a blob compiled for another hint crashes the process.
 """
 
+import copy
 import hashlib
 import json
 import sys
@@ -21,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .contract import BOX_ONLY, EngineError, Features, feature_arrays, prompt_mode
+from .modality import modality_one_hot
 from .openvino_runtime import ov
 from .precision import FAST_START, Configuration, int8_sha256s
 
@@ -120,6 +123,18 @@ class OpenVINOEngine:
         self._encoder = encoder.create_infer_request()
         self._feature_names = list(spec["inputs"])[: self._n_features]
         self._boxes_per_call = spec["inputs"]["boxes"][0] if isinstance(spec["inputs"]["boxes"][0], int) else 0
+        groups = _manifest(model_dir).get("export", {}).get("decoder", {}).get("modality_groups")
+        self._modality_groups = None if groups is None else tuple(groups)
+        self._modality = None if groups is None else modality_one_hot("", self._modality_groups)
+
+    def for_case(self, case: str) -> "OpenVINOEngine":
+        """This engine, or for a modality-aware decoder a view of it (sharing the compiled graphs) that gives
+        the decoder the case's modality token; a name of no known group gets the generic token."""
+        if self._modality_groups is None:
+            return self
+        view = copy.copy(self)
+        view._modality = modality_one_hot(case, self._modality_groups)
+        return view
 
     def encode(self, image: np.ndarray) -> Features:
         """Copies of the encoder's outputs, which the caller may keep."""
@@ -141,6 +156,8 @@ class OpenVINOEngine:
             inputs = image | {"boxes": boxes[i : i + step]}
             if self.prompt_mode != BOX_ONLY:
                 inputs |= {"points": points[i : i + step], "scribbles": scribbles[i : i + step]}
+            if self._modality is not None:
+                inputs["modality"] = self._modality
             self._decoder.infer(inputs)
             logits.append(self._decoder.get_output_tensor(0).data.copy())
         return np.concatenate(logits) if len(logits) != 1 else logits[0]

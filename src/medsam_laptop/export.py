@@ -26,6 +26,7 @@ from .checkpoints import (
     sha256_of,
 )
 from .contract import MODEL_PROMPT_MODES
+from .modality import MODALITY_GROUPS, modality_one_hot
 from .modeling import model_registry
 
 IR_FILES = ("encoder.xml", "encoder.bin", "decoder.xml", "decoder.bin")
@@ -55,6 +56,16 @@ class BoxDecoderGraph(Graph):
         return logits[:, 0], iou
 
 
+class ModalityBoxDecoderGraph(Graph):
+    """`BoxDecoderGraph` + modality (1, G + 1), the one-hot of the case's modality token (`modality.py`)."""
+
+    def forward(
+        self, image_embeddings: torch.Tensor, boxes: torch.Tensor, modality: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, iou = self.model.decode(image_embeddings, boxes, modality)
+        return logits[:, 0], iou
+
+
 def _convert(module: nn.Module, inputs: dict[str, tuple[list[int], torch.Tensor]], outputs: list[str]) -> ov.Model:
     example = tuple(t for _, t in inputs.values())
     graph = convert_model(
@@ -69,10 +80,13 @@ def _convert(module: nn.Module, inputs: dict[str, tuple[list[int], torch.Tensor]
     return graph
 
 
-def export_litemedsam(out_dir: Path, checkpoint: Path | None = None) -> dict:
-    """Writes encoder/decoder IR and manifest.json for LiteMedSAM into `out_dir`; returns the manifest."""
+def export_litemedsam(out_dir: Path, checkpoint: Path | None = None, model_name: str = "litemedsam") -> dict:
+    """Writes encoder/decoder IR and manifest.json for LiteMedSAM (or litemedsam-modality, whose decoder also
+    takes the modality one-hot and whose manifest lists the token groups) into `out_dir`; returns the manifest.
+    The encoder graph is LiteMedSAM's, so the same TinyViT weights give the same encoder bytes."""
     source = checkpoint or official_litemedsam_checkpoint()
-    model = model_registry["litemedsam"](source)
+    model = model_registry[model_name](source)
+    modality = {"modality": [1, len(MODALITY_GROUPS) + 1]} if model_name == "litemedsam-modality" else {}
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     image = torch.rand(1, 3, 256, 256)
@@ -80,15 +94,16 @@ def export_litemedsam(out_dir: Path, checkpoint: Path | None = None) -> dict:
     boxes = torch.tensor([[30.0, 40.0, 120.0, 150.0], [10.0, 10.0, 60.0, 90.0]])
     with torch.no_grad():
         encoder = _convert(EncoderGraph(model), {"image": ([1, 3, 256, 256], image)}, ["image_embeddings"])
-        decoder = _convert(
-            BoxDecoderGraph(model),
-            {"image_embeddings": ([1, 256, 64, 64], embedding), "boxes": ([-1, 4], boxes)},
-            ["masks", "iou_predictions"],
-        )
+        inputs = {"image_embeddings": ([1, 256, 64, 64], embedding), "boxes": ([-1, 4], boxes)}
+        if modality:
+            one_hot = torch.from_numpy(modality_one_hot(f"{MODALITY_GROUPS[0]}_example.npz"))
+            inputs["modality"] = (modality["modality"], one_hot)
+        graph = ModalityBoxDecoderGraph(model) if modality else BoxDecoderGraph(model)
+        decoder = _convert(graph, inputs, ["masks", "iou_predictions"])
     ov.save_model(encoder, out_dir / "encoder.xml", compress_to_fp16=False)
     ov.save_model(decoder, out_dir / "decoder.xml", compress_to_fp16=False)
     manifest = {
-        "model": "litemedsam",
+        "model": model_name,
         "checkpoint": {
             "file": str(source.name) if checkpoint else f"{OFFICIAL_MODULE}/{OFFICIAL_ASSET}",
             "package": None if checkpoint else {"name": OFFICIAL_PACKAGE, "version": package_version(OFFICIAL_PACKAGE)},
@@ -101,12 +116,14 @@ def export_litemedsam(out_dir: Path, checkpoint: Path | None = None) -> dict:
             "compress_to_fp16": False,
             "encoder": {"inputs": {"image": [1, 3, 256, 256]}, "outputs": {"image_embeddings": [1, 256, 64, 64]}},
             "decoder": {
-                "inputs": {"image_embeddings": [1, 256, 64, 64], "boxes": ["B", 4]},
+                "inputs": {"image_embeddings": [1, 256, 64, 64], "boxes": ["B", 4], **modality},
                 "outputs": {"masks": ["B", 256, 256], "iou_predictions": ["B", 1]},
             },
         },
         "files": {name: sha256_of(out_dir / name) for name in IR_FILES},
     }
+    if modality:
+        manifest["export"]["decoder"]["modality_groups"] = list(MODALITY_GROUPS)
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 

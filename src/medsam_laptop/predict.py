@@ -142,7 +142,8 @@ def run(options: PredictOptions, started: float) -> int:
                 raise case
             if len(case.boxes) == 0:
                 print(f"warning: {path.name}: no boxes; writing an empty segmentation", file=sys.stderr)
-            segs = (segment_3d if case.is_3d else segment_2d)(engine, case.image, case.boxes, timer, case=path.name)
+            segment_case = segment_3d if case.is_3d else segment_2d
+            segs = segment_case(engine.for_case(path.name), case.image, case.boxes, timer, case=path.name)
             with timer.stage("write"):
                 write_segs(options.output_dir, path.name, segs)
         except (CaseError, MemoryError, OSError) as err:

@@ -26,6 +26,9 @@ class TorchEngine:
         self.model = model_registry[model](checkpoint)
         self.prompt_mode = prompt_mode(model, prompts, MODEL_PROMPT_MODES[model])
 
+    def for_case(self, case: str) -> "TorchEngine":
+        return self  # the torch backend runs the bundled LiteMedSAM, which knows no modality
+
     @torch.inference_mode()
     def encode(self, image: np.ndarray) -> Features:
         out = self.model.encode(torch.from_numpy(image))

@@ -6,9 +6,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..modality import MODALITY_GROUPS
 from .mask_decoder import MaskDecoder, SwinMaskDecoder
 from .prompt_encoder import PromptEncoder
-from .sam import LiteMedSAM, SwinLiteMedSAM
+from .sam import LiteMedSAM, ModalityLiteMedSAM, SwinLiteMedSAM
 from .swin import SwinEncoder
 from .tiny_vit import TinyViT, TinyViTWithSkips
 from .transformer import TwoWayTransformer
@@ -75,6 +76,20 @@ def build_litemedsam(checkpoint: str | Path | None = None) -> LiteMedSAM:
     return model.eval()
 
 
+def build_litemedsam_modality(checkpoint: str | Path | None = None) -> ModalityLiteMedSAM:
+    """LiteMedSAM with a modality token per group of `modality.MODALITY_GROUPS`; `checkpoint`: a state_dict
+    of this model (finetune-decoder)."""
+    model = ModalityLiteMedSAM(
+        image_encoder=TinyViT(**_tiny_vit_args()),
+        prompt_encoder=_prompt_encoder(),
+        mask_decoder=MaskDecoder(**_sam_decoder_args()),
+        groups=len(MODALITY_GROUPS),
+    )
+    if checkpoint is not None:
+        model.load_state_dict(load_state_dict(checkpoint), strict=True)
+    return model.eval()
+
+
 def build_swin_litemedsam(checkpoint: str | Path | None = None) -> SwinLiteMedSAM:
     """Swin-LiteMedSAM as the authors build it; `checkpoint`: their .pth (bare or {"model": ...}),
     loaded strictly after dropping the `prompt1` / `prompt2` keys."""
@@ -127,4 +142,5 @@ model_registry: dict[str, Callable[..., nn.Module]] = {
     "litemedsam": build_litemedsam,
     "swin-litemedsam": build_swin_litemedsam,
     "litemedsam-skip": build_litemedsam_skip,
+    "litemedsam-modality": build_litemedsam_modality,
 }

@@ -36,6 +36,36 @@ class LiteMedSAM(nn.Module):
         )
 
 
+class ModalityLiteMedSAM(LiteMedSAM):
+    """LiteMedSAM with a learned modality token per group (MCP-MedSAM's modality prompt): the token chosen
+    by a one-hot vector (`modality.modality_one_hot`) is added to every sparse prompt token. Column 0 of the
+    one-hot picks the generic token, a constant zero, so that a case of no known group runs LiteMedSAM's
+    decoder path; `modality_tokens` (G, 256) holds the learned tokens of the G known groups.
+    """
+
+    def __init__(
+        self, image_encoder: nn.Module, prompt_encoder: PromptEncoder, mask_decoder: MaskDecoder, groups: int
+    ) -> None:
+        super().__init__(image_encoder, prompt_encoder, mask_decoder)
+        self.modality_tokens = nn.Parameter(torch.zeros(groups, prompt_encoder.embed_dim))  # starts as LiteMedSAM
+
+    def decode(
+        self, embedding: torch.Tensor, boxes: torch.Tensor, modality: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`LiteMedSAM.decode` with modality (1 or B, G + 1) float one-hot; None is the generic token."""
+        sparse, dense = self.prompt_encoder(points=None, boxes=boxes, masks=None)
+        if modality is not None:
+            table = torch.cat([torch.zeros_like(self.modality_tokens[:1]), self.modality_tokens])
+            sparse = sparse + (modality @ table)[:, None, :]
+        return self.mask_decoder(
+            image_embeddings=embedding,
+            image_pe=self.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense[:1],
+            multimask_output=False,
+        )
+
+
 class SwinLiteMedSAM(nn.Module):
     """Swin-LiteMedSAM: Swin encoder with skip features + SAM prompt encoder + skip-feature mask decoder
     (with `TinyViTWithSkips` as the encoder: litemedsam-skip).

@@ -3,20 +3,21 @@
     python -m medsam_laptop.training distill  [--config CONFIG.json] [--resume CKPT] [overrides]
     python -m medsam_laptop.training finetune [--config CONFIG.json] [--resume CKPT] [overrides]
     python -m medsam_laptop.training finetune-decoder [--config CONFIG.json] [--resume CKPT] [overrides]
-    python -m medsam_laptop.training evaluate CKPT [-o OUT] [--limit N] [--baseline] [--model M] [--precision P]
+    python -m medsam_laptop.training evaluate CKPT [CKPT ...] [-o OUT] [--limit N] [--precision P]
     python -m medsam_laptop.training gpu-recipe [--config CONFIG.json] [--budget-seconds S] [--device D] [...]
     python -m medsam_laptop.training ship CKPT --name NAME --evaluation OUT [--weights-dir DIR]
     python -m medsam_laptop.training cache-features [--features F] [--data-dir DATA] [--cache-dir CACHE] [--no-flips]
+        [--cases NAME ...]
 
 Overrides: --steps, --batch-size, --device, --output-dir, --data-dir, --num-workers, --seed, and
 --set KEY=VALUE for any (dotted) config key, VALUE as JSON (e.g. --set loss.match_stages=true).
 """
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
-from ..contract import MODEL_PROMPT_MODES
 from ..evaluation_guard import EvaluationSetError
 from ..paths import evaluation_cases
 from .config import ConfigError, config_from_options, default_config, expand_path
@@ -27,10 +28,14 @@ STAGE_HELP = {
     "finetune-decoder": "a mask decoder on a feature cache, LiteMedSAM's encoder frozen (config model)",
 }
 DEFAULT_DATA_DIR = "${MEDSAM_SHARED}/data/cvpr24-train"
-DEFAULT_CACHE_DIRS = {
-    "embedding": Path("build/features/litemedsam-f32"),
-    "stages": Path("build/features/litemedsam-stages-f32"),
-}
+FEATURE_KINDS = ("embedding", "stages")
+
+
+def default_cache_dir(data_dir: Path, features: str) -> Path:
+    """build/features/<data folder name>-<features>: the folders the packaged configs train on."""
+    return Path("build/features") / f"{data_dir.name}-{features}"
+
+
 OVERRIDES = {  # option -> config key
     "steps": "steps",
     "batch_size": "batch_size",
@@ -58,34 +63,25 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int)
         p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config key")
-    ev = commands.add_parser("evaluate", help="export a checkpoint, segment evaluation cases, score them")
-    ev.add_argument("checkpoint", type=Path)
-    ev.add_argument("-o", "--output", type=Path, help="default: build/training/evaluate/<checkpoint name>")
+    ev = commands.add_parser(
+        "evaluate", help="export checkpoints, segment evaluation cases with them and LiteMedSAM, score, judge"
+    )
+    ev.add_argument("checkpoints", type=Path, nargs="+", help="each named by its training folder")
+    ev.add_argument("-o", "--output", type=Path, default=Path("build/training/evaluate"))
     ev.add_argument("--cases-dir", help="imgs/ and gts/ (default: the evaluation set under $MEDSAM_SHARED)")
     ev.add_argument("--limit", type=int, help="score only this many cases, spread over the set")
     ev.add_argument("--threads", type=int, default=0)
-    ev.add_argument("--baseline", action="store_true", help="also score LiteMedSAM; report the shipping bar")
-    ev.add_argument(
-        "--model",
-        choices=tuple(MODEL_PROMPT_MODES),
-        default="swin-litemedsam",
-        help="the checkpoint's architecture (litemedsam or litemedsam-skip: a finetune-decoder checkpoint)",
-    )
-    ev.add_argument("--precision", default="f32", help="of both models (default: %(default)s)")
+    ev.add_argument("--precision", default="f32", help="of every model (default: %(default)s)")
     cache = commands.add_parser("cache-features", help="LiteMedSAM's f32 encoder outputs of the training items")
     cache.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="imgs/ and gts/ (default: %(default)s)")
     cache.add_argument(
         "--features",
-        choices=tuple(DEFAULT_CACHE_DIRS),
+        choices=FEATURE_KINDS,
         default="embedding",
         help="the embedding (LiteMedSAM's decoder), or the embedding and TinyViT's stage outputs "
         "(litemedsam-skip's decoder) (default: %(default)s)",
     )
-    cache.add_argument(
-        "--cache-dir",
-        type=Path,
-        help="default: " + ", ".join(f"{path} ({kind})" for kind, path in DEFAULT_CACHE_DIRS.items()),
-    )
+    cache.add_argument("--cache-dir", type=Path, help="default: build/features/<data folder name>-<features>")
     cache.add_argument("--weights-dir", type=Path, help="the folder holding litemedsam/ (default: the bundled one)")
     cache.add_argument("--no-flips", dest="flips", action="store_false", help="no left-right mirrored copies")
     cache.add_argument("--cases", nargs="+", help="only these case files (default: every labelled case)")
@@ -93,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     ship = commands.add_parser("ship", help="a finetune-decoder checkpoint as weights/NAME (IR and manifest)")
     ship.add_argument("checkpoint", type=Path)
     ship.add_argument("--name", required=True, help="the model's folder name, e.g. litemedsam-ft")
-    ship.add_argument("--evaluation", type=Path, required=True, help="the evaluate --baseline output folder")
+    ship.add_argument("--evaluation", type=Path, required=True, help="the evaluate output folder that scored it")
     ship.add_argument("--weights-dir", type=Path, help="default: the bundled weights folder")
     from .recipe import add_recipe_parser  # torch, like every stage
 
@@ -108,7 +104,7 @@ def cache_features(args: argparse.Namespace) -> int:
     try:
         data_dir = expand_path(args.data_dir)
         weights = args.weights_dir or default_weights_dir()
-        cache_dir = args.cache_dir or DEFAULT_CACHE_DIRS[args.features]
+        cache_dir = args.cache_dir or default_cache_dir(data_dir, args.features)
         build_cache(data_dir, cache_dir, weights, args.flips, args.cases, args.threads, args.features)
     except (CacheError, EvaluationSetError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -142,16 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "evaluate":
         from .evaluate import evaluate
 
-        out = args.output or Path("build/training/evaluate") / args.checkpoint.stem
         cases = expand_path(args.cases_dir) if args.cases_dir else evaluation_cases()
         try:
-            result = evaluate(
-                args.checkpoint, out, cases, args.limit, args.threads, args.baseline, args.model, args.precision
-            )
+            result = evaluate(args.checkpoints, args.output, cases, args.limit, args.threads, args.precision)
         except RuntimeError as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
-        print({k: v for k, v in result.items() if k != "cases"})
+        print(json.dumps({k: v for k, v in result.items() if k != "cases"}, indent=1))
         return 0
 
     import torch

@@ -60,7 +60,8 @@ def load_config(path: Path, overrides: dict[str, Any]) -> dict[str, Any]:
     for key, value in overrides.items():
         if value is not None:
             set_key(config, key, value)
-    check_not_evaluation_set(expand_path(config["data_dir"]), "train")
+    if "data_dir" in config:  # a decoder's config names feature caches, each checked when it is opened
+        check_not_evaluation_set(expand_path(config["data_dir"]), "train")
     return config
 
 

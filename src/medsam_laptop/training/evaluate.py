@@ -1,13 +1,17 @@
-"""The final check of a trained checkpoint: export it, segment evaluation cases, score them.
+"""The final check of trained checkpoints: export them, segment evaluation cases with each and with the
+bundled LiteMedSAM in one run, score them, and apply the shipping rule to each.
 
-Each step is the project's own command line, run as a subprocess: the export to OpenVINO IR under
-OUT/weights (`python -m medsam_laptop import-checkpoint` for a Swin-LiteMedSAM or litemedsam-skip
-checkpoint, `export --checkpoint` for a LiteMedSAM one), `python -m medsam_laptop predict` at one precision,
-`python -m evaluation compute-metrics`; with `baseline`, LiteMedSAM's bundled IR is scored on the same
-cases at the same precision. OUT/evaluation.json holds each model's leaderboard average (the mean of the
-modality groups' mean DSC and NSD) and seconds per case and, with a baseline, the shipping rule's verdict
-(`shipping.py`: default, selectable or no, with the reasons). Segmentations and metrics are under
-OUT/segs/<label> and OUT/metrics/<label>, label "candidate" or "litemedsam".
+Each candidate is exported by the project's own command line (`python -m medsam_laptop export --checkpoint`
+for the LiteMedSAM family, `import-checkpoint` for skip-feature decoders) into OUT/weights/<label>, the
+label being the name of the checkpoint's training folder. Then every case is segmented by every model in
+turn, in this process, with the pipeline's own engine (OpenVINO, at one precision), `segment_2d` and
+`segment_3d`. Models with the same encoder bytes share its outputs: each slice is encoded once per case and
+the encoder's seconds are charged to every model that shares them, so each model's efficiency timer row
+holds what that model alone would spend on the case (start-up aside). The masks are those `predict` writes.
+Scoring is `python -m evaluation compute-metrics`. Segmentations and metrics are under OUT/segs/<label>
+and OUT/metrics/<label>; OUT/evaluation.json holds each model's leaderboard average (the mean of the
+modality groups' DSC and NSD), its seconds per case and, for each candidate, the shipping rule's verdict
+(`shipping.py`).
 """
 
 import csv
@@ -18,11 +22,18 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from evaluation.leaderboard import OVERALL
 
+from ..case_files import list_cases
+from ..cases import read_case, write_segs
 from ..checkpoints import sha256_of
+from ..contract import LITEMEDSAM_FAMILY, Engine, Features
+from ..engine import OpenVINOEngine
 from ..paths import checkout, default_weights_dir
+from ..segment import segment_2d, segment_3d
+from ..timer import StageTimer, append_rows, case_row
 from .shipping import decide, read_summary, seconds_per_case
 
 
@@ -59,59 +70,128 @@ def leaderboard_average(summary_csv: Path) -> dict[str, float]:
     return {"dsc": float(row["dsc"]), "nsd": float(row["nsd"])}
 
 
-def score(
-    label: str, model: str, weights_dir: Path, inputs: Path, gts: Path, out: Path, precision: str, threads: int
-) -> dict[str, float]:
-    """Segments `inputs` with `model` into OUT/segs/LABEL, scores into OUT/metrics/LABEL; returns
-    the leaderboard average and the mean time per case {"dsc", "nsd", "seconds"}."""
+OFFICIAL = "litemedsam"  # the label of the bundled model, scored beside the candidates
+
+
+def checkpoint_model(checkpoint: Path) -> str:
+    """The architecture of a training checkpoint: its config's model (finetune-decoder), else Swin-LiteMedSAM."""
+    config = torch.load(checkpoint, map_location="cpu", weights_only=True)["config"]
+    return config.get("model", "litemedsam") if config["stage"] == "finetune-decoder" else "swin-litemedsam"
+
+
+def export_command(model: str, checkpoint: Path) -> list[str]:
+    """The command line that writes a checkpoint's IR into a weights folder."""
+    if model in LITEMEDSAM_FAMILY:
+        return ["export", "--model", model, "--checkpoint", str(checkpoint)]
+    return ["import-checkpoint", "--model", model, str(checkpoint)]
+
+
+class SharedEncoder:
+    """One case's encoder outputs, computed once by the first engine asked and shared by the others;
+    `seconds`: the encoder time of the case."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine, self.outputs, self.seconds = engine, {}, 0.0
+
+    def encode(self, image: np.ndarray) -> Features:
+        key = image.tobytes()
+        if key not in self.outputs:
+            timer = StageTimer()
+            with timer.stage("encode"):
+                self.outputs[key] = self.engine.encode(image)
+            self.seconds += timer.seconds["encode"]
+        return self.outputs[key]
+
+
+class SharingEngine:
+    """A model's engine whose encoder calls go to a `SharedEncoder`."""
+
+    def __init__(self, engine: Engine, shared: SharedEncoder) -> None:
+        self.engine, self.shared, self.prompt_mode = engine, shared, engine.prompt_mode
+
+    def for_case(self, case: str) -> "SharingEngine":
+        return SharingEngine(self.engine.for_case(case), self.shared)
+
+    def encode(self, image: np.ndarray) -> Features:
+        return self.shared.encode(image)
+
+    def decode(self, features, boxes, points=None, scribbles=None) -> np.ndarray:
+        return self.engine.decode(features, boxes, points, scribbles)
+
+
+def encoder_digest(model_dir: Path) -> str:
+    return sha256_of(model_dir / "encoder.bin")
+
+
+def segment_all(models: dict[str, Path], inputs: Path, out: Path, precision: str, threads: int) -> None:
+    """Segments every case of `inputs` with every model ({label: model folder}) into OUT/segs/<label>, with
+    an efficiency timer CSV each (see the module docstring for the shared encoder)."""
+    engines = {label: OpenVINOEngine(folder, precision, threads) for label, folder in models.items()}
+    digests = {label: encoder_digest(folder) for label, folder in models.items()}
+    for label in models:
+        (out / "segs" / label).mkdir(parents=True, exist_ok=True)
+    for path in list_cases(inputs):
+        read_timer = StageTimer()
+        with read_timer.stage("read"):
+            case = read_case(path)
+        shared: dict[str, SharedEncoder] = {}
+        for label, engine in engines.items():
+            encoder = shared.setdefault(digests[label], SharedEncoder(engine))
+            timer = StageTimer()
+            timer.seconds["read"] = read_timer.seconds["read"]
+            segment_case = segment_3d if case.is_3d else segment_2d
+            engine_for_case = SharingEngine(engine, encoder).for_case(path.name)
+            segs = segment_case(engine_for_case, case.image, case.boxes, timer, case=path.name)
+            timer.seconds["encode"] = encoder.seconds  # the case's whole encoder time, whoever computed it
+            with timer.stage("write"):
+                write_segs(out / "segs" / label, path.name, segs)
+            row = case_row(path.name, "ok", f"{models[label].name} {precision}", timer, {})
+            append_rows(out / "segs" / label / "efficiency_timer.csv", [row])
+        print(f"{path.name}: segmented by {len(engines)} models", file=sys.stderr, flush=True)
+
+
+def score(label: str, gts: Path, out: Path) -> dict[str, float]:
+    """compute-metrics over OUT/segs/LABEL into OUT/metrics/LABEL; returns the leaderboard average and the
+    mean time per case {"dsc", "nsd", "seconds"}."""
     segs, metrics = out / "segs" / label, out / "metrics" / label
-    predict = ["medsam_laptop", "predict", "-i", str(inputs), "-o", str(segs), "--model", model]
-    predict += ["--weights-dir", str(weights_dir), "--precision", precision]
-    predict += ["--threads", str(threads)] if threads else []
-    if run_step(predict) not in (0, 1):  # 1: some case failed, which scores 0 below
-        raise RuntimeError(f"predict with {model} could not run")
     scoring = ["evaluation", "compute-metrics", "-s", str(segs), "-g", str(gts), "-o", str(metrics), "-q"]
     if run_step(scoring) not in (0, 1):  # 1: a seg missing, scored 0 in the tables
-        raise RuntimeError(f"compute-metrics for {model} failed")
+        raise RuntimeError(f"compute-metrics for {label} failed")
     return leaderboard_average(metrics / "summary.csv") | {"seconds": seconds_per_case(segs / "efficiency_timer.csv")}
 
 
-EXPORT_COMMANDS = {  # architecture of the checkpoint -> the command that writes its IR into a weights folder
-    "swin-litemedsam": lambda checkpoint: ["import-checkpoint", str(checkpoint)],
-    "litemedsam-skip": lambda checkpoint: ["import-checkpoint", "--model", "litemedsam-skip", str(checkpoint)],
-    "litemedsam": lambda checkpoint: ["export", "--model", "litemedsam", "--checkpoint", str(checkpoint)],
-}
-
-
 def evaluate(
-    checkpoint: Path,
-    out: Path,
-    cases_dir: Path,
-    limit: int | None,
-    threads: int,
-    baseline: bool,
-    model: str = "swin-litemedsam",
-    precision: str = "f32",
+    checkpoints: list[Path], out: Path, cases_dir: Path, limit: int | None, threads: int, precision: str = "f32"
 ) -> dict:
-    """Exports a `model` checkpoint, segments and scores at `precision`; writes and returns
-    OUT/evaluation.json's content."""
-    checkpoint, out = checkpoint.resolve(), out.resolve()  # the steps run in another working directory
+    """Exports the checkpoints, segments and scores them and the bundled LiteMedSAM at `precision` in one
+    run; writes and returns OUT/evaluation.json's content."""
+    checkpoints, out = [c.resolve() for c in checkpoints], out.resolve()  # the steps run in another directory
+    labels = [c.parent.name for c in checkpoints]
+    if len(set(labels)) != len(labels) or OFFICIAL in labels:
+        raise RuntimeError(f"the checkpoints' folders name them, and must differ (and not be {OFFICIAL}): {labels}")
     for earlier in ("weights", "inputs", "gts", "segs", "metrics"):  # a reused OUT scores this run only
         shutil.rmtree(out / earlier, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
-    weights = out / "weights"
-    if run_step(["medsam_laptop", *EXPORT_COMMANDS[model](checkpoint), "--weights-dir", str(weights)]):
-        raise RuntimeError(f"could not export {checkpoint} as {model}")
+    models = {OFFICIAL: default_weights_dir() / OFFICIAL}
+    result: dict = {"precision": precision, "candidates": {}}
+    for label, checkpoint in zip(labels, checkpoints):
+        model = checkpoint_model(checkpoint)
+        weights = out / "weights" / label
+        if run_step(["medsam_laptop", *export_command(model, checkpoint), "--weights-dir", str(weights)]):
+            raise RuntimeError(f"could not export {checkpoint} as {model}")
+        models[label] = weights / model
+        result["candidates"][label] = {"checkpoint": str(checkpoint), "checkpoint_sha256": sha256_of(checkpoint)}
+        result["candidates"][label]["model"] = model
     names = select_cases(cases_dir, limit)
     inputs, gts = link_cases(cases_dir, names, out)
-    result: dict = {"checkpoint": str(checkpoint), "checkpoint_sha256": sha256_of(checkpoint), "model": model}
-    result |= {"precision": precision, "cases": names}
-    result["candidate"] = score("candidate", model, weights, inputs, gts, out, precision, threads)
-    if baseline:
-        official = default_weights_dir()
-        result["litemedsam"] = score("litemedsam", "litemedsam", official, inputs, gts, out, precision, threads)
-        summaries = [read_summary(out / "metrics" / m / "summary.csv") for m in ("litemedsam", "candidate")]
-        verdict = decide(*summaries, result["litemedsam"]["seconds"], result["candidate"]["seconds"])
-        result["ship"] = {"decision": verdict.decision, "reasons": list(verdict.reasons)}
+    result["cases"] = names
+    segment_all(models, inputs, out, precision, threads)
+    result[OFFICIAL] = score(OFFICIAL, gts, out)
+    official = read_summary(out / "metrics" / OFFICIAL / "summary.csv")
+    for label, record in result["candidates"].items():
+        record |= score(label, gts, out)
+        summary = read_summary(out / "metrics" / label / "summary.csv")
+        verdict = decide(official, summary, result[OFFICIAL]["seconds"], record["seconds"])
+        record["ship"] = {"decision": verdict.decision, "reasons": list(verdict.reasons)}
     (out / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n")
     return result

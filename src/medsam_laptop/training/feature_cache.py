@@ -138,20 +138,11 @@ def settings(data_dir: Path, encoder: Path, features: str, flips: bool, cases: l
     }
 
 
-def upgraded(recorded: dict) -> dict:
-    """Cache settings as this version writes them: a cache made before there were two kinds holds
-    embeddings and records their shape under "shape"."""
-    if "features" in recorded:
-        return recorded
-    earlier = {k: v for k, v in recorded.items() if k != "shape"}
-    return earlier | {"features": "embedding", "shapes": {"embedding": recorded["shape"]}}
-
-
 def read_manifest(cache_dir: Path) -> dict:
     path = cache_dir / "cache.json"
     if not path.is_file():
         raise CacheError(f"{cache_dir} holds no feature cache (no cache.json); build it with cache-features")
-    return upgraded(json.loads(path.read_text()))
+    return json.loads(path.read_text())
 
 
 def cached_items(cache_dir: Path) -> list[CacheItem]:

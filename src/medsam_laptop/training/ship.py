@@ -1,15 +1,16 @@
 """Shipping a finetune-decoder candidate as a model of its own: weights/<name>/ with its OpenVINO IR and a
 manifest that says how it was made and how it scored.
 
-The IR is the export of the checkpoint's architecture (config["model"]): `export_litemedsam` for
-litemedsam, whose encoder files are then byte-identical to weights/litemedsam's; `export_skip_decoder_model`
-for litemedsam-skip, whose encoder graph adds the skip fusion to LiteMedSAM's TinyViT. manifest.json gains:
+The IR is the export of the checkpoint's architecture (config["model"]): `export_litemedsam` for the
+LiteMedSAM family (litemedsam, litemedsam-modality), whose encoder files are then byte-identical to
+weights/litemedsam's; `export_skip_decoder_model` for litemedsam-skip, whose encoder graph adds the skip
+fusion to LiteMedSAM's TinyViT. manifest.json gains:
 - "name": the folder's model name (its "model" stays the architecture);
 - "training": the command, the checkpoint's step and config, the commit it was trained at and the
   validation split (`run.json` beside the checkpoint), the validation scores (`validation.csv`), and the
-  feature cache's settings and item count;
-- "evaluation": `training evaluate`'s evaluation.json (precision, both models' leaderboard averages and
-  seconds per case, the shipping rule's verdict) and both summary tables.
+  feature caches' settings and item counts;
+- "evaluation": what `training evaluate` recorded of this checkpoint and of LiteMedSAM in the same run
+  (precision, leaderboard averages, seconds per case, the shipping rule's verdict) and both summary tables.
 """
 
 import csv
@@ -22,12 +23,13 @@ from pathlib import Path
 import torch
 
 from ..checkpoints import official_litemedsam_checkpoint, sha256_of
+from ..contract import LITEMEDSAM_FAMILY, MODEL_PROMPT_MODES
 from ..export import export_litemedsam, export_skip_decoder_model
 from ..modeling import load_state_dict
+from .evaluate import OFFICIAL
 from .models import ENCODER_PREFIX
 
-SCORED = ("litemedsam", "candidate")  # the labels of `training evaluate --baseline`
-RESERVED = ("litemedsam", "swin-litemedsam", "litemedsam-skip")  # folders the export commands write
+RESERVED = tuple(MODEL_PROMPT_MODES)  # the folders the export commands write
 NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 
@@ -52,24 +54,32 @@ def training_record(checkpoint: Path) -> dict:
         "commit": run["commit"],
         "split": run["split"],
         "validation": [{k: float(v) for k, v in row.items()} for row in _rows(out / "validation.csv")],
-        "cache": run["cache"],
+        "caches": run["caches"],
     }
 
 
-def check_shippable(name: str, evaluation: dict, checkpoint: Path, weights_dir: Path) -> None:
-    """Raises ShipError unless the name is new or a model `ship` wrote, the evaluation scored this very
-    checkpoint against LiteMedSAM, and the shipping rule lets it ship."""
+def scored_candidate(evaluation: dict, checkpoint: Path) -> str:
+    """The label under which the evaluation scored this very checkpoint; ShipError when it scored none."""
+    digest = sha256_of(checkpoint)
+    for label, record in evaluation["candidates"].items():
+        if record["checkpoint_sha256"] == digest:
+            return label
+    raise ShipError(f"the evaluation scored no checkpoint with the bytes of {checkpoint} as it is now")
+
+
+def check_shippable(name: str, evaluation: dict, checkpoint: Path, weights_dir: Path) -> str:
+    """The checkpoint's label in the evaluation. Raises ShipError unless the name is new or a model `ship`
+    wrote, the evaluation scored this very checkpoint against LiteMedSAM, and the shipping rule lets it ship."""
     if not NAME.fullmatch(name) or name in RESERVED:
         raise ShipError(f"{name!r} cannot name a shipped model: lower-case letters, digits and -, not {RESERVED}")
     existing = weights_dir / name / "manifest.json"
     if (weights_dir / name).exists() and not (existing.is_file() and "training" in json.loads(existing.read_text())):
         raise ShipError(f"{weights_dir / name} exists and was not written by ship; choose another name")
-    if evaluation.get("checkpoint_sha256") != sha256_of(checkpoint):
-        raise ShipError(f"the evaluation scored {evaluation['checkpoint']} as it was then, not {checkpoint} as it is")
-    if "ship" not in evaluation:
-        raise ShipError("the evaluation has no shipping verdict: run evaluate with --baseline")
-    if evaluation["ship"]["decision"] == "no":
-        raise ShipError("the shipping rule says no: " + "; ".join(evaluation["ship"]["reasons"]))
+    label = scored_candidate(evaluation, checkpoint)
+    verdict = evaluation["candidates"][label]["ship"]
+    if verdict["decision"] == "no":
+        raise ShipError("the shipping rule says no: " + "; ".join(verdict["reasons"]))
+    return label
 
 
 def check_official_encoder(checkpoint: Path) -> None:
@@ -87,22 +97,24 @@ def ship(checkpoint: Path, name: str, evaluation_dir: Path, weights_dir: Path) -
     evaluate --baseline` into evaluation_dir; returns the manifest. Raises ShipError (see
     `check_shippable`, and an encoder other than the one whose outputs the decoder trained on)."""
     evaluation = json.loads((evaluation_dir / "evaluation.json").read_text())
-    check_shippable(name, evaluation, checkpoint, weights_dir)
+    label = check_shippable(name, evaluation, checkpoint, weights_dir)
     record = training_record(checkpoint)
-    architecture = record["config"].get("model", "litemedsam")  # configs before litemedsam-skip lack the key
+    architecture = record["config"]["model"]
     with tempfile.TemporaryDirectory(dir=weights_dir) as scratch:
-        if architecture == "litemedsam":
-            manifest = export_litemedsam(Path(scratch) / name, checkpoint)
-            if manifest["files"]["encoder.bin"] != record["cache"]["encoder"]["sha256"]["encoder.bin"]:
-                raise ShipError(f"{checkpoint}'s encoder is not the one the feature cache was made with")
+        if architecture in LITEMEDSAM_FAMILY:
+            manifest = export_litemedsam(Path(scratch) / name, checkpoint, architecture)
+            encoders = {cache["encoder"]["sha256"]["encoder.bin"] for cache in record["caches"]}
+            if encoders != {manifest["files"]["encoder.bin"]}:
+                raise ShipError(f"{checkpoint}'s encoder is not the one the feature caches were made with")
         else:
             check_official_encoder(checkpoint)
             manifest = export_skip_decoder_model(Path(scratch) / name, checkpoint, architecture)
         manifest["name"] = name
         manifest["training"] = record
-        summaries = {label: _rows(evaluation_dir / "metrics" / label / "summary.csv") for label in SCORED}
-        manifest["evaluation"] = {k: v for k, v in evaluation.items() if k != "cases"}
-        manifest["evaluation"] |= {"cases": len(evaluation["cases"]), "summaries": summaries}
+        summaries = {scored: _rows(evaluation_dir / "metrics" / scored / "summary.csv") for scored in (OFFICIAL, label)}
+        manifest["evaluation"] = {"precision": evaluation["precision"], "cases": len(evaluation["cases"])}
+        manifest["evaluation"] |= {OFFICIAL: evaluation[OFFICIAL], "candidate": evaluation["candidates"][label]}
+        manifest["evaluation"] |= {"ship": evaluation["candidates"][label]["ship"], "summaries": summaries}
         (Path(scratch) / name / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         target = weights_dir / name
         if target.exists():
