@@ -105,14 +105,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _export(model: str, weights_dir: Path, checkpoint: Path | None) -> int:
-    if model == "litemedsam":
-        from .export import export_litemedsam
-
-        manifest = export_litemedsam(weights_dir / model, checkpoint)
-    elif model in LITEMEDSAM_FAMILY and checkpoint is None:
-        print(f"error: {model} needs its checkpoint file (none is bundled)", file=sys.stderr)
-        return EXIT_USAGE
-    elif model in LITEMEDSAM_FAMILY:
+    if model in LITEMEDSAM_FAMILY:
+        if checkpoint is None and model != "litemedsam":  # only LiteMedSAM's own weights are bundled
+            print(f"error: {model} needs its checkpoint file (none is bundled)", file=sys.stderr)
+            return EXIT_USAGE
         from .export import export_litemedsam
 
         manifest = export_litemedsam(weights_dir / model, checkpoint, model)

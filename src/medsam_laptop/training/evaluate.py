@@ -73,9 +73,8 @@ def leaderboard_average(summary_csv: Path) -> dict[str, float]:
 OFFICIAL = "litemedsam"  # the label of the bundled model, scored beside the candidates
 
 
-def checkpoint_model(checkpoint: Path) -> str:
-    """The architecture of a training checkpoint: its config's model (finetune-decoder), else Swin-LiteMedSAM."""
-    config = torch.load(checkpoint, map_location="cpu", weights_only=True)["config"]
+def architecture(config: dict) -> str:
+    """The architecture a training config makes: its model (finetune-decoder), else Swin-LiteMedSAM."""
     return config.get("model", "litemedsam") if config["stage"] == "finetune-decoder" else "swin-litemedsam"
 
 
@@ -134,12 +133,12 @@ def segment_all(models: dict[str, Path], inputs: Path, out: Path, precision: str
         read_timer = StageTimer()
         with read_timer.stage("read"):
             case = read_case(path)
+        segment_case = segment_3d if case.is_3d else segment_2d
         shared: dict[str, SharedEncoder] = {}
         for label, engine in engines.items():
             encoder = shared.setdefault(digests[label], SharedEncoder(engine))
             timer = StageTimer()
             timer.seconds["read"] = read_timer.seconds["read"]
-            segment_case = segment_3d if case.is_3d else segment_2d
             engine_for_case = SharingEngine(engine, encoder).for_case(path.name)
             segs = segment_case(engine_for_case, case.image, case.boxes, timer, case=path.name)
             timer.seconds["encode"] = encoder.seconds  # the case's whole encoder time, whoever computed it
@@ -175,7 +174,7 @@ def evaluate(
     models = {OFFICIAL: default_weights_dir() / OFFICIAL}
     result: dict = {"precision": precision, "candidates": {}}
     for label, checkpoint in zip(labels, checkpoints):
-        model = checkpoint_model(checkpoint)
+        model = architecture(torch.load(checkpoint, map_location="cpu", weights_only=True)["config"])
         weights = out / "weights" / label
         if run_step(["medsam_laptop", *export_command(model, checkpoint), "--weights-dir", str(weights)]):
             raise RuntimeError(f"could not export {checkpoint} as {model}")

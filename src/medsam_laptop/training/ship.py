@@ -26,7 +26,7 @@ from ..checkpoints import official_litemedsam_checkpoint, sha256_of
 from ..contract import LITEMEDSAM_FAMILY, MODEL_PROMPT_MODES
 from ..export import export_litemedsam, export_skip_decoder_model
 from ..modeling import load_state_dict
-from .evaluate import OFFICIAL
+from .evaluate import OFFICIAL, architecture
 from .models import ENCODER_PREFIX
 
 RESERVED = tuple(MODEL_PROMPT_MODES)  # the folders the export commands write
@@ -94,21 +94,21 @@ def check_official_encoder(checkpoint: Path) -> None:
 
 def ship(checkpoint: Path, name: str, evaluation_dir: Path, weights_dir: Path) -> dict:
     """Writes weights_dir/name/ (IR and manifest) for a finetune-decoder checkpoint scored by `training
-    evaluate --baseline` into evaluation_dir; returns the manifest. Raises ShipError (see
+    evaluate` into evaluation_dir; returns the manifest. Raises ShipError (see
     `check_shippable`, and an encoder other than the one whose outputs the decoder trained on)."""
     evaluation = json.loads((evaluation_dir / "evaluation.json").read_text())
     label = check_shippable(name, evaluation, checkpoint, weights_dir)
     record = training_record(checkpoint)
-    architecture = record["config"]["model"]
+    model = architecture(record["config"])
     with tempfile.TemporaryDirectory(dir=weights_dir) as scratch:
-        if architecture in LITEMEDSAM_FAMILY:
-            manifest = export_litemedsam(Path(scratch) / name, checkpoint, architecture)
+        if model in LITEMEDSAM_FAMILY:
+            manifest = export_litemedsam(Path(scratch) / name, checkpoint, model)
             encoders = {cache["encoder"]["sha256"]["encoder.bin"] for cache in record["caches"]}
             if encoders != {manifest["files"]["encoder.bin"]}:
                 raise ShipError(f"{checkpoint}'s encoder is not the one the feature caches were made with")
         else:
             check_official_encoder(checkpoint)
-            manifest = export_skip_decoder_model(Path(scratch) / name, checkpoint, architecture)
+            manifest = export_skip_decoder_model(Path(scratch) / name, checkpoint, model)
         manifest["name"] = name
         manifest["training"] = record
         summaries = {scored: _rows(evaluation_dir / "metrics" / scored / "summary.csv") for scored in (OFFICIAL, label)}
