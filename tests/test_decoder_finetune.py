@@ -316,6 +316,20 @@ def test_modality_decoder_trains_its_tokens_and_is_pulled_toward_litemedsam(cach
     assert float(rows[0]["anchor"]) == 0.0 and float(rows[1]["anchor"]) > 0.0
 
 
+def test_an_anchored_run_resumed_keeps_its_anchor(cache, data_dir, tmp_path):
+    """The anchor is LiteMedSAM's weights, not those of the step a run resumes from: resumed at step 2,
+    an anchored run ends with the weights of the uninterrupted one."""
+    torch.set_num_threads(2)
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    config = _config(cache, data_dir, whole, "finetune-decoder-anchored", steps=4, keep_every=2)
+    config["loss"]["anchor_weight"] = 100.0  # large enough that a wrong anchor changes the weights
+    run(config, torch.device("cpu"), None)
+    run({**config, "output_dir": str(resumed)}, torch.device("cpu"), whole / "step_000002.pth")
+    expected = torch.load(whole / "last.pth", weights_only=True)["model"]
+    got = torch.load(resumed / "last.pth", weights_only=True)["model"]
+    assert all(torch.equal(got[k], expected[k]) for k in expected)
+
+
 def test_a_new_run_refuses_a_folder_of_another_run(finetuned, cache, data_dir):
     with pytest.raises(ConfigError, match="earlier run"):
         run(_config(cache, data_dir, finetuned, steps=4), torch.device("cpu"), None)

@@ -97,8 +97,11 @@ def decode_cached(model: DecoderModel, batch: Batch) -> tuple[torch.Tensor, torc
 
 def decoder_losses(model: DecoderModel, loss_config: dict) -> StepLosses:
     """Dice + BCE + IoU regression, weighted by loss_config; with "anchor_weight" > 0, plus that weight times
-    the squared distance of the trained parameters (but `UNANCHORED`) to their values at the first step."""
-    anchor: dict[str, torch.Tensor] = {}
+    the squared distance of the trained parameters (but `UNANCHORED`) to the model's weights now, the start
+    of the run (taken here, before `fit` loads a checkpoint to resume, so a resumed run keeps the anchor)."""
+    anchor = {}
+    if loss_config["anchor_weight"]:
+        anchor = {n: p.detach().clone() for n, p in model.named_parameters() if not n.startswith(UNANCHORED)}
 
     def step_losses(batch: Batch) -> dict[str, torch.Tensor]:
         logits, iou = decode_cached(model, batch)
@@ -110,10 +113,11 @@ def decoder_losses(model: DecoderModel, loss_config: dict) -> StepLosses:
         }
         loss = sum(loss_config[f"{name}_weight"] * value for name, value in losses.items())
         if loss_config["anchor_weight"]:
-            trained = {n: p for n, p in model.named_parameters() if p.requires_grad and not n.startswith(UNANCHORED)}
-            if not anchor:  # the weights before the first update (a resumed run: at its resumption)
-                anchor.update({n: p.detach().clone() for n, p in trained.items()})
-            losses["anchor"] = sum(((p - anchor[n]) ** 2).sum() for n, p in trained.items())
+            trained = {n: p for n, p in model.named_parameters() if p.requires_grad and n in anchor}
+            for n, p in trained.items():
+                anchor[n] = anchor[n].to(p.device)  # once: `fit` moves the model after this was built
+            distances = (((p - anchor[n]) ** 2).sum() for n, p in trained.items())
+            losses["anchor"] = sum(distances, torch.zeros((), device=loss.device))
             loss = loss + loss_config["anchor_weight"] * losses["anchor"]
         return {"loss": loss, **losses}
 
