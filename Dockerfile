@@ -41,10 +41,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1
 COPY --from=build /opt/venv/ /opt/venv/
 WORKDIR /workspace
-# Every model under weights/: the bundled LiteMedSAM, and Swin-LiteMedSAM once a user has run
+# Every model under weights/: the default litemedsam-wide, the organizers' litemedsam, and Swin-LiteMedSAM once a user has run
 # `python -m medsam_laptop import-checkpoint` on the host. MODEL and PRECISION pick the defaults
 # (`docker run -e MEDSAM_MODEL=... -e MEDSAM_PRECISION=...` override them per run).
-ARG MODEL=litemedsam
+ARG MODEL=litemedsam-wide
 ARG PRECISION=auto
 ENV MEDSAM_MODEL=${MODEL} \
     MEDSAM_PRECISION=${PRECISION}

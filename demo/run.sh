@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets up .venv, segments the demo phantoms with the default model (LiteMedSAM, OpenVINO, the precision
+# Sets up .venv, segments the demo phantoms with the default model (litemedsam-wide, OpenVINO, the precision
 # `auto` picks for this CPU) through predict.sh, and scores them against their ground truth with the
 # evaluation package.
 set -euo pipefail

@@ -13,7 +13,7 @@
 #
 # Usage: docker/build.sh TEAM [OUT_DIR]      (OUT_DIR defaults to <repo>/build/submission)
 # Environment: BASE_IMAGE, PYTHON (host python with pip, default python3), MODEL (the image's default
-# model, a folder of weights/; default litemedsam), PRECISION (the image's default precision; default auto).
+# model, a folder of weights/; default litemedsam-wide), PRECISION (the image's default precision; default auto).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,7 +33,7 @@ printf '%s' "$TEAM" | grep -Eq '^[a-z0-9][a-z0-9_-]*$' \
 command -v docker >/dev/null 2>&1 || die "docker client not found (apt-get install -y docker.io)"
 docker info >/dev/null 2>&1 || die "no Docker engine reachable (start one as root: dockerd >/tmp/dockerd.log 2>&1 &)"
 
-MODEL=${MODEL:-litemedsam}
+MODEL=${MODEL:-litemedsam-wide}
 PRECISION=${PRECISION:-auto}
 for path in requirements.txt predict.sh src/medsam_laptop/__main__.py "weights/$MODEL/encoder.xml"; do
     [ -e "$REPO/$path" ] || die "$REPO/$path is missing: the image needs it"

@@ -5,8 +5,8 @@
 #   2. the local base image (docker/build-base.sh) and TEAM:latest + build/submission/TEAM.tar.gz
 #      (docker/build.sh);
 #   3. the image under the organizers' command line, --network none, -u $(id -u):$(id -g) and
-#      -u 4242:4242, with equal segs, with -e MEDSAM_PRECISION=int8 and with -e MEDSAM_MODEL=NAME for every
-#      model `training ship` wrote (docker/check-image.sh);
+#      -u 4242:4242, with equal segs, with the organizers' litemedsam in int8 and with -e MEDSAM_MODEL=NAME
+#      for litemedsam and every model `training ship` wrote (docker/check-image.sh);
 #   4. the organizers' harness from the tarball (docker image load, one container per case);
 #   5. compute-metrics on its segs and on the pipeline's own run outside the container (one process per
 #      case, like the harness); fails when a container DSC falls below the local one

@@ -46,11 +46,12 @@ def assert_like_reference(outputs: Path, reference_dir: Path, cases_dir: Path, n
         assert segs.any(), name
 
 
-def copy_cases(cases_dir: Path, folder: Path, names: list[str]) -> Path:
-    """A new input folder holding copies of the challenge cases `names`."""
+def copy_cases(cases_dir: Path, folder: Path, names: list[str], kind: str = "imgs") -> Path:
+    """A new folder holding copies of the challenge cases `names`: their inputs, or with kind "gts" their
+    ground truth."""
     folder.mkdir(parents=True)
     for name in names:
-        shutil.copy(cases_dir / "imgs" / name, folder / name)
+        shutil.copy(cases_dir / kind / name, folder / name)
     return folder
 
 

@@ -121,7 +121,7 @@ def bad_run(tmp_path_factory, cases_dir):
     os.chmod(inputs, 0o555)
     try:
         result = subprocess.run(
-            predict_command("-i", inputs, "-o", outputs, "--precision", "f32"),
+            predict_command("-i", inputs, "-o", outputs, "--model", "litemedsam", "--precision", "f32"),
             cwd=REPO,
             capture_output=True,
             text=True,
@@ -150,7 +150,9 @@ def test_a_bad_first_case_fails_alone(tmp_path, cases_dir, capsys):
     inputs.mkdir()
     _write(inputs / "2DBox_0notzip.npz", b"plain text, not a zip")  # sorts before the US case
     shutil.copy(cases_dir / "imgs" / US, inputs)
-    assert cli.main(["predict", "-i", str(inputs), "-o", str(outputs), "--precision", "f32"]) == 1
+    assert (
+        cli.main(["predict", "-i", str(inputs), "-o", str(outputs), "--model", "litemedsam", "--precision", "f32"]) == 1
+    )
     assert "error: 2DBox_0notzip.npz: not an npz file" in capsys.readouterr().err
     assert sorted(p.name for p in outputs.glob("*.npz")) == [US]
     with open(outputs / "efficiency_timer.csv", newline="") as f:
@@ -283,7 +285,7 @@ def full_disk_run(tmp_path, cases_dir, monkeypatch, capsys):
     Returns (exit status, stderr, output folder)."""
     inputs = copy_cases(cases_dir, tmp_path / "in", [US, US2, PET])
     outputs = tmp_path / "out"
-    args = ["-i", inputs, "-o", outputs, "--precision", "f32", "--cache-dir", "none"]
+    args = ["-i", inputs, "-o", outputs, "--model", "litemedsam", "--precision", "f32", "--cache-dir", "none"]
     with _tmpfs(outputs, "256k") as mounted:
         if mounted:
             _leave_one_block(outputs)
@@ -319,7 +321,7 @@ def test_a_killed_run_leaves_whole_files_and_reruns(tmp_path, cases_dir, referen
     names = [US, CT]  # the 3D case after the first keeps the run busy for seconds: the kill lands there
     inputs = copy_cases(cases_dir, tmp_path / "in", names)
     outputs = tmp_path / "out"
-    args = ["-i", inputs, "-o", outputs, "--precision", "f32"]
+    args = ["-i", inputs, "-o", outputs, "--model", "litemedsam", "--precision", "f32"]
     timing = outputs / "efficiency_timer.csv"
     with open(tmp_path / "stderr", "w") as err:
         run = subprocess.Popen(predict_command(*args), cwd=REPO, stdout=subprocess.DEVNULL, stderr=err)
@@ -354,6 +356,8 @@ def test_a_rerun_removes_temporaries_of_dead_runs_only(tmp_path, cases_dir):
     alive = outputs / f".{US}.{os.getpid()}.tmp"  # this test's process: a writer still at work
     dead.write_bytes(b"half a file")
     alive.write_bytes(b"being written")
-    result = predict("-i", copy_cases(cases_dir, tmp_path / "in", [US]), "-o", outputs, "--precision", "f32")
+    result = predict(
+        "-i", copy_cases(cases_dir, tmp_path / "in", [US]), "-o", outputs, "--model", "litemedsam", "--precision", "f32"
+    )
     assert result.returncode == 0, result.stderr
     assert not dead.exists() and alive.exists()

@@ -18,6 +18,7 @@ import pytest
 from conftest import REPO
 from evaluation.cli import main as evaluation_main
 from helpers import assert_like_reference, copy_cases, object_dscs, predict
+from medsam_laptop.contract import DEFAULT_MODEL
 from medsam_laptop.timer import CASE_STAGES, COLUMNS, STARTUP_STAGES
 
 US, US2, PET = "2DBox_US_stubus_01.npz", "2DBox_US_stubus_04.npz", "3DBox_PET_ibsi-sts_STS002.npz"
@@ -35,7 +36,7 @@ def test_predict_folder_with_a_bad_case(tmp_path, cases_dir, reference_dir):
     np.savez(inputs / "2DBox_bad.npz", imgs=np.zeros((8, 8, 3), np.float64), boxes=np.array([[1, 1, 4, 4]]))
     (inputs / "readme.txt").write_text("not a case")
 
-    result = predict("-i", inputs, "-o", outputs, "--precision", "f32")
+    result = predict("-i", inputs, "-o", outputs, "--model", "litemedsam", "--precision", "f32")
 
     assert result.returncode == 1, result.stderr
     assert "error: 2DBox_bad.npz: imgs must be uint8, got float64" in result.stderr
@@ -79,7 +80,7 @@ def test_missing_weights_is_a_usage_error(tmp_path):
         result = predict("-i", inputs, "-o", outputs, "--weights-dir", weights, "--precision", precision)
         assert result.returncode == 2, result.stderr
         errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-        assert len(errors) == 1 and "encoder.xml" in errors[0] and str(weights / "litemedsam") in errors[0]
+        assert len(errors) == 1 and "encoder.xml" in errors[0] and str(weights / DEFAULT_MODEL) in errors[0]
         assert "Traceback" not in result.stderr
         assert not list(outputs.glob("*.npz"))
 
@@ -92,7 +93,20 @@ def options_run(tmp_path_factory, cases_dir):
     outputs, timing, blocker = root / "out", root / "timing" / "times.csv", root / "not-a-folder"
     timing.parent.mkdir()
     blocker.write_text("a file where the cache folder should be")
-    result = predict("-i", inputs, "-o", outputs, "--precision", "f32", "--timing-csv", timing, "--cache-dir", blocker)
+    result = predict(
+        "-i",
+        inputs,
+        "-o",
+        outputs,
+        "--model",
+        "litemedsam",
+        "--precision",
+        "f32",
+        "--timing-csv",
+        timing,
+        "--cache-dir",
+        blocker,
+    )
     return result, outputs, timing, blocker
 
 

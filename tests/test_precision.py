@@ -12,6 +12,7 @@ import pytest
 from conftest import REPO
 from medsam_laptop import cli
 from medsam_laptop.case_files import few_encoder_calls
+from medsam_laptop.contract import DEFAULT_MODEL
 from medsam_laptop.engine import OpenVINOEngine, cache_namespace
 from medsam_laptop.precision import (
     FAST_START_MAX_CASES,
@@ -251,11 +252,11 @@ def test_gate_scores_are_kept_per_graph_bytes(tmp_path):
         result_name("int8+bf16-f32", model)
 
 
-def _predict(tmp_path, cases_dir, precision: str, outputs):
+def _predict(tmp_path, cases_dir, precision: str, outputs, *options: str):
     inputs = tmp_path / "in"
     inputs.mkdir(exist_ok=True)
     shutil.copy(cases_dir / "imgs" / "2DBox_US_stubus_01.npz", inputs)
-    return cli.main(["predict", "-i", str(inputs), "-o", str(outputs), "--precision", precision])
+    return cli.main(["predict", "-i", str(inputs), "-o", str(outputs), "--precision", precision, *options])
 
 
 def test_switching_precision_over_one_cache_folder(tmp_path, cases_dir):
@@ -271,7 +272,7 @@ def test_switching_precision_over_one_cache_folder(tmp_path, cases_dir):
     ]
     outputs = tmp_path / "out"
     for precision in [*precisions, "f32", *precisions]:  # second round: every blob comes from the cache
-        assert _predict(tmp_path, cases_dir, precision, outputs) == 0, precision
+        assert _predict(tmp_path, cases_dir, precision, outputs, "--model", "litemedsam") == 0, precision
     cache = outputs / ".openvino_cache"
     configurations = [Configuration.parse(p) for p in precisions]
     assert len([p for p in cache.iterdir() if p.is_dir()]) == len(
@@ -283,13 +284,14 @@ def test_switching_precision_over_one_cache_folder(tmp_path, cases_dir):
 
 
 def test_timer_names_the_configuration_auto_ran(tmp_path, cases_dir, capsys):
+    """With no --model the default model runs, in the configuration its own record chooses."""
     outputs = tmp_path / "out"
     assert _predict(tmp_path, cases_dir, "auto", outputs) == 0  # one 2D case: few encoder calls
-    configuration, how = resolve("auto", WEIGHTS, few_encoder_calls=True)
+    configuration, how = resolve("auto", REPO / "weights" / DEFAULT_MODEL, few_encoder_calls=True)
     with open(outputs / "efficiency_timer.csv") as f:
         (row,) = list(csv.DictReader(f))
-    assert row["configuration"] == f"litemedsam {configuration.name} ({how})"
-    assert f"litemedsam {configuration.name} ({how})" in capsys.readouterr().err
+    assert row["configuration"] == f"{DEFAULT_MODEL} {configuration.name} ({how})"
+    assert f"{DEFAULT_MODEL} {configuration.name} ({how})" in capsys.readouterr().err
 
 
 def _runtime_precisions(request) -> set[str]:

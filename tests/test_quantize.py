@@ -99,7 +99,7 @@ def test_int8_without_its_ir_is_a_usage_error(tmp_path, cases_dir, capsys):
     inputs.mkdir()
     shutil.copy(cases_dir / "imgs" / "2DBox_US_stubus_01.npz", inputs)
     argv = ["predict", "-i", str(inputs), "-o", str(tmp_path / "out"), "--weights-dir", str(weights.parent)]
-    assert cli.main([*argv, "--precision", "int8"]) == cli.EXIT_USAGE
+    assert cli.main([*argv, "--model", "litemedsam", "--precision", "int8"]) == cli.EXIT_USAGE
     assert "quantize" in capsys.readouterr().err
     assert not list((tmp_path / "out").glob("*.npz"))
 

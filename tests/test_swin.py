@@ -193,7 +193,7 @@ def test_litemedsam_rejects_point_prompts(cases_dir, tmp_path, capsys):
     inputs.mkdir()
     (inputs / "2DBox_US_stubus_01.npz").symlink_to(cases_dir / "imgs" / "2DBox_US_stubus_01.npz")
     args = ["predict", "-i", str(inputs), "-o", str(tmp_path / "out"), "--weights-dir", str(REPO / "weights")]
-    assert main(args + ["--prompts", "box-points-scribble"]) == EXIT_USAGE
+    assert main(args + ["--model", "litemedsam", "--prompts", "box-points-scribble"]) == EXIT_USAGE
     assert "litemedsam takes prompts box" in capsys.readouterr().err
     assert not (tmp_path / "out" / "2DBox_US_stubus_01.npz").exists()
 

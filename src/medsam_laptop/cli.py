@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from .case_files import few_encoder_calls, list_cases
-from .contract import LITEMEDSAM_FAMILY, MODEL_PROMPT_MODES, PROMPT_MODES
+from .contract import DEFAULT_MODEL, LITEMEDSAM_FAMILY, MODEL_PROMPT_MODES, PROMPT_MODES
 from .paths import default_weights_dir
 from .precision import AUTO, FAST_START, SHORTHANDS
 from .startup import prepare_short_run
@@ -37,9 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("-o", "--output", type=Path, required=True, help="folder for the segs .npz files")
     predict.add_argument(
         "--model",
-        default=os.environ.get("MEDSAM_MODEL", "litemedsam"),
-        help="a model folder under the weights folder: litemedsam (bundled), swin-litemedsam or litemedsam-skip "
-        "(after import-checkpoint), or one shipped by training (default: %(default)s)",
+        default=os.environ.get("MEDSAM_MODEL") or DEFAULT_MODEL,
+        help=f"a model folder under the weights folder: {DEFAULT_MODEL} (bundled, the default), litemedsam (the "
+        "organizers' model, bundled), swin-litemedsam or litemedsam-skip (after import-checkpoint), or one shipped "
+        "by training (default: %(default)s)",
     )
     predict.add_argument(
         "--backend", choices=("openvino", "torch"), default="openvino", help="torch needs the export extras"

@@ -31,6 +31,11 @@ MODEL_PROMPT_MODES = {
 # skip-feature decoders (`export.export_skip_decoder_model`). litemedsam-modality's decoder also takes the
 # case's modality token (`modality.py`).
 LITEMEDSAM_FAMILY = ("litemedsam", "litemedsam-modality")
+# The model folder (under the weights folder) that predict, the container and the demo run unless told
+# otherwise: LiteMedSAM with its decoder fine-tuned on both training folders, made the default by the
+# shipping rule (its manifest.json holds the verdict). OFFICIAL_MODEL is the organizers' LiteMedSAM, bundled.
+DEFAULT_MODEL = "litemedsam-wide"
+OFFICIAL_MODEL = "litemedsam"
 
 Features: TypeAlias = "np.ndarray | tuple[np.ndarray, ...]"
 

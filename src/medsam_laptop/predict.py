@@ -19,7 +19,7 @@ from types import ModuleType
 from .atomic import remove_stale_temporaries
 from .case_files import few_encoder_calls, list_cases
 from .cases import Case, CaseError, read_case, write_segs
-from .contract import Engine, EngineError
+from .contract import DEFAULT_MODEL, OFFICIAL_MODEL, Engine, EngineError
 from .paths import default_weights_dir
 from .precision import AUTO, PrecisionError, resolve
 from .timer import StageTimer, append_rows, case_row, interpreter_seconds, summary_line
@@ -33,7 +33,7 @@ class UsageError(Exception):
 class PredictOptions:
     input_dir: Path
     output_dir: Path
-    model: str = "litemedsam"
+    model: str = DEFAULT_MODEL
     backend: str = "openvino"
     precision: str = "f32"  # a precision.Configuration name, a shorthand, or "auto"
     threads: int = 0
@@ -48,8 +48,10 @@ def engine_factory(options: PredictOptions, paths: list[Path]) -> tuple[Callable
     """Imports the backend (charged to start-up imports); returns what builds the engine (compile) and the
     name of the configuration it runs, for the timer. `paths` are the cases to segment."""
     if options.backend == "torch":
-        if options.model != "litemedsam" or options.precision not in (AUTO, "f32"):
-            raise UsageError("the torch backend runs the bundled litemedsam in f32 only")
+        if options.model != OFFICIAL_MODEL or options.precision not in (AUTO, "f32"):
+            raise UsageError(
+                f"the torch backend runs the bundled {OFFICIAL_MODEL} in f32 only: --model {OFFICIAL_MODEL}"
+            )
         from .torch_backend import TorchEngine
 
         return lambda: TorchEngine(options.model, threads=options.threads, prompts=options.prompts), "torch f32"
