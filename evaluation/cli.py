@@ -8,6 +8,7 @@ heavy imports happen inside the run functions, so each subcommand needs only its
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 
 
@@ -18,7 +19,8 @@ def _add_compute_metrics(subparsers) -> None:
         description="Per-case DSC/NSD as the organizers compute them, quirks included by default; "
         "the options marked 'correction' change the organizers' behaviour.",
         epilog="Exit status: 0 every case scored; 1 some case's seg was missing or could not be scored "
-        "(all outputs are still written); 2 usage error (bad arguments, no such folder, no cases).",
+        "(all outputs are still written); 2 usage error (bad arguments, no such folder, no cases, "
+        "no Dask scheduler or worker at --scheduler).",
     )
     p.add_argument("-s", "--seg-dir", type=Path, required=True, help="folder of <case>.npz with key 'segs'")
     p.add_argument(
@@ -27,7 +29,14 @@ def _add_compute_metrics(subparsers) -> None:
     p.add_argument(
         "-o", "--out-dir", type=Path, required=True, help="writes metrics.csv, summary.csv, summary.md, summary.png"
     )
-    p.add_argument("-j", "--workers", type=int, default=1, help="parallel processes (default 1)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("-j", "--workers", type=int, default=1, help="parallel processes (default 1)")
+    where.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="score each case as a task on a Dask cluster, e.g. tcp://10.0.0.5:8786 (needs the cluster extra; "
+        "the workers must see SEG_DIR and GT_DIR at the same paths)",
+    )
     p.add_argument("--tolerance", type=float, default=2.0, help="NSD tolerance in mm (default 2.0)")
     p.add_argument("--always-nsd", action="store_true", help="correction: compute NSD even when the case DSC is <= 0.2")
     p.add_argument(
@@ -71,14 +80,25 @@ def _run_compute_metrics(args: argparse.Namespace) -> int:
         absent_classes="skip" if args.skip_absent_classes else "nan",
         decimals=None if args.no_round else 4,
     )
-    results = score_folder(
-        args.seg_dir,
-        args.gt_dir,
-        options,
-        workers=args.workers,
-        max_seg_bytes=int(args.max_seg_mb * 2**20),
-        progress=not args.quiet,
-    )
+    client = None
+    if args.scheduler:
+        from .cluster import ClusterError, connect
+
+        try:
+            client = connect(args.scheduler)
+        except ClusterError as error:
+            print(f"compute-metrics: {error}", file=sys.stderr)
+            return 2
+    with nullcontext() if client is None else client:
+        results = score_folder(
+            args.seg_dir,
+            args.gt_dir,
+            options,
+            workers=args.workers,
+            max_seg_bytes=int(args.max_seg_mb * 2**20),
+            progress=not args.quiet,
+            client=client,
+        )
     paths = write_outputs(results, args.out_dir)
     print(paths["summary_md"].read_text())
     failed = [r for r in results if r.status != OK]
@@ -146,7 +166,40 @@ def _add_time_eval(subparsers) -> None:
     add_parser(subparsers)
 
 
-SUBCOMMANDS: tuple[Callable, ...] = (_add_compute_metrics, _add_time_eval, _add_convert)
+def _add_report(subparsers) -> None:
+    p = subparsers.add_parser(
+        "report",
+        help="one self-contained HTML page about a scored run (leaderboard, worst-case overlays, all cases)",
+        description="Writes OUT_DIR/index.html from the metrics.csv of compute-metrics: leaderboard, DSC per "
+        "case by group, overlays of the worst cases, unscored cases, optional timing and a second run.",
+        epilog="Exit status: 0 the page was written; 2 usage error (bad arguments, a folder missing, no "
+        "metrics.csv, a timing CSV of neither kind).",
+    )
+    p.add_argument("-m", "--metrics-dir", type=Path, required=True, help="folder with metrics.csv (compute-metrics)")
+    p.add_argument("-s", "--seg-dir", type=Path, required=True, help="folder of <case>.npz with key 'segs'")
+    p.add_argument("-g", "--gt-dir", type=Path, required=True, help="folder of <case>.npz with key 'gts'")
+    p.add_argument("-i", "--img-dir", type=Path, required=True, help="folder of <case>.npz with key 'imgs'")
+    p.add_argument("-o", "--out-dir", type=Path, required=True, help="writes index.html")
+    p.add_argument("--timing", type=Path, metavar="CSV", help="efficiency_timer.csv or <team>_running_time.csv")
+    p.add_argument("--compare", type=Path, metavar="OTHER_METRICS_DIR", help="a second run's metrics, side by side")
+    p.add_argument("--worst", type=int, default=3, metavar="N", help="overlays of the N worst per group (default 3)")
+    p.set_defaults(run=_run_report)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from .report import ReportError, build_report
+
+    try:
+        folders = (args.metrics_dir, args.seg_dir, args.gt_dir, args.img_dir, args.out_dir)
+        path = build_report(*folders, timing=args.timing, compare=args.compare, worst=args.worst)
+    except ReportError as error:
+        print(f"report: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
+SUBCOMMANDS: tuple[Callable, ...] = (_add_compute_metrics, _add_time_eval, _add_convert, _add_report)
 
 
 def build_parser() -> argparse.ArgumentParser:

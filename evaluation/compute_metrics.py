@@ -5,22 +5,30 @@ unreadable, too large or wrongly shaped one scores 0 (DSC and NSD) and is listed
 the run never stops for it. Outputs: per-case CSV, per-modality summary (CSV + markdown) and a PNG.
 """
 
+from __future__ import annotations
+
 import csv
 import math
 import multiprocessing
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from medsam_laptop.case_files import modality_group
 from medsam_laptop.npz import ArrayHeader, NpzError, read_arrays
 
 from . import leaderboard
 from .metrics import MetricOptions, case_scores
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 DEFAULT_MAX_SEG_BYTES = 1 << 30
 OK = "ok"
@@ -47,7 +55,7 @@ class CaseResult:
 
     @property
     def modality(self) -> str:
-        return leaderboard.modality_of(self.case)
+        return modality_group(self.case)
 
 
 def read_segs(path: Path, shape: tuple[int, ...], max_bytes: int = DEFAULT_MAX_SEG_BYTES) -> np.ndarray:
@@ -97,8 +105,11 @@ def score_folder(
     cases: Sequence[str] | None = None,
     max_seg_bytes: int = DEFAULT_MAX_SEG_BYTES,
     progress: bool = False,
+    client: Client | None = None,
 ) -> list[CaseResult]:
-    """Score every case of ``gt_dir`` (or the given ``cases``), ``workers`` processes in parallel.
+    """Score every case of ``gt_dir`` (or the given ``cases``), ``workers`` processes in parallel,
+    or one Dask task a case on the workers of ``client`` (evaluation.cluster.connect), which must
+    see ``seg_dir`` and ``gt_dir`` at the same paths.
 
     Returns:
         One CaseResult per case, sorted by case name.
@@ -107,18 +118,22 @@ def score_folder(
     names = sorted(cases if cases is not None else (p.name for p in gt_dir.glob("*.npz")))
     score = partial(score_case, seg_dir=seg_dir, gt_dir=gt_dir, options=options, max_seg_bytes=max_seg_bytes)
     bar = ProgressBar(len(names), enabled=progress)
-    results = []
-    if workers <= 1:
-        for name in names:
-            results.append(score(name))
-            bar.advance(name)
-    else:
-        with multiprocessing.Pool(workers) as pool:
-            for result in pool.imap_unordered(score, names):
-                results.append(result)
-                bar.advance(result.case)
+    by_case = {}
+    with ExitStack() as stack:
+        if client is not None:
+            from .cluster import map_unordered
+
+            # One more try for a task that raised: a transient read error on a shared file system.
+            finished = map_unordered(client, score, names, retries=1)
+        elif workers > 1:
+            finished = stack.enter_context(multiprocessing.Pool(workers)).imap_unordered(score, names)
+        else:
+            finished = map(score, names)
+        for result in finished:
+            by_case[result.case] = result
+            bar.advance(result.case)
     bar.close()
-    return sorted(results, key=lambda r: r.case)
+    return [by_case[name] for name in names]
 
 
 class ProgressBar:

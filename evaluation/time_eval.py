@@ -14,11 +14,14 @@ image (``docker rmi``).
 Reported here, ignored there: a non-zero exit, an out-of-memory kill (exit 137 plus the engine's
 ``oom`` event), a missing or misnamed output, an input the container deleted, a container left
 with the team's name (removed first: it would make ``docker run`` fail), folders that a non-root
-organizer could not clean up (MedSAM issue 211), and with ``--timeout`` a case that ran too long.
+organizer could not clean up (the organizers reported such folders), and with ``--timeout`` a case that
+ran too long.
 Details: ``<team>/<team>_outcomes.csv``; container output: ``<out>/<team>_logs/<case>.log``.
 Differences on purpose: the work folders live in ``--work-dir``, not the current directory, and only
 they are chmod-ed (the organizers chmod all of ``./*``); where the organizers' script would abort a
 team (a vanished input) the case is reported and the run goes on.
+With ``--scheduler`` the cases are spread over timing machines, one Dask worker each
+(time_eval_cluster.py); without it, everything above runs on this machine.
 """
 
 from __future__ import annotations
@@ -49,7 +52,8 @@ INPUT_GONE = "input-gone"
 
 EPILOG = (
     "Exit status: 0 when every case of every team is ok; 1 when a case failed, an image did not load "
-    "as <team>:latest or the work folders could not be cleaned up; 2 when nothing could be run."
+    "as <team>:latest or the work folders could not be cleaned up; 2 when nothing could be run "
+    "(with --scheduler also: no scheduler, no worker with the resource docker=1, one without an engine)."
 )
 DOCKER_RUN_FAILED = 125  # `docker run` itself failed: name conflict, unknown image, bad option
 SIGKILL_EXIT = 137  # 128 + 9: the container's main process got SIGKILL (OOM killer, docker kill)
@@ -146,19 +150,24 @@ def write_running_time_csv(path: Path, results: Sequence[CaseResult]) -> None:
         writer.writerows([r.case, repr(r.seconds)] for r in results)
 
 
-def write_outcomes_csv(path: Path, results: Sequence[CaseResult]) -> None:
-    """What the organizers' CSV leaves out: columns case, running_time_s, exit_code, outcome, detail."""
+def write_outcomes_csv(path: Path, results: Sequence[CaseResult], where: Sequence[tuple[str, str]] = ()) -> None:
+    """What the organizers' CSV leaves out: columns case, running_time_s, exit_code, outcome, detail;
+    given ``where``, one (host name, worker address) a result (time-eval --scheduler), also host, worker."""
+    header = ["case", "running_time_s", "exit_code", "outcome", "detail"]
+    rows = [
+        [r.case, f"{r.seconds:.3f}", "" if r.exit_code is None else r.exit_code, r.outcome, r.detail] for r in results
+    ]
+    if where:
+        header += ["host", "worker"]
+        rows = [row + list(placed) for row, placed in zip(rows, where)]
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["case", "running_time_s", "exit_code", "outcome", "detail"])
-        writer.writerows(
-            [r.case, f"{r.seconds:.3f}", "" if r.exit_code is None else r.exit_code, r.outcome, r.detail]
-            for r in results
-        )
+        writer.writerow(header)
+        writer.writerows(rows)
 
 
 def undeletable_by_others(folder: Path) -> list[str]:
-    """Folders under ``folder`` whose entries another non-root user could not delete (MedSAM issue 211).
+    """Folders under ``folder`` whose entries another non-root user could not delete.
 
     Deleting an entry needs write permission on its folder: a non-empty folder owned by a uid other
     than this process's and not world-writable (a cache the container made with umask 022, say)
@@ -181,25 +190,29 @@ def fresh_dir(path: Path) -> None:
 
 
 def run_case(
-    case: Path, team: str, image: str, work: Path, team_dir: Path, logs: Path, settings: RunSettings
+    case: Path, container: str, image: str, work: Path, team_dir: Path, logs: Path, settings: RunSettings
 ) -> CaseResult:
-    """One case as the organizers run it, then the checks they skip."""
+    """One case as the organizers run it, then the checks they skip. ``container``: the container's
+    name, the team's name as the organizers have it."""
     inputs, outputs = work / "inputs", work / "outputs"
     if settings.fresh_dirs:
         fresh_dir(inputs)
         fresh_dir(outputs)
     notes = []
-    if engine.remove_container(team):
-        notes.append(f"removed a leftover container named {team} before the run")
+    if engine.remove_container(container):
+        notes.append(f"removed a leftover container named {container} before the run")
     shutil.copy(case, inputs)
     before = set(os.listdir(outputs))
     started = time.time()
     exit_code, seconds, timed_out = engine.timed_run(
-        docker_run_command(team, image, inputs, outputs, settings), team, logs / f"{case.name}.log", settings.timeout_s
+        docker_run_command(container, image, inputs, outputs, settings),
+        container,
+        logs / f"{case.name}.log",
+        settings.timeout_s,
     )
-    oom = exit_code == SIGKILL_EXIT and engine.had_oom_event(team, started - 1.0, time.time() + 1.0)
-    if engine.remove_container(team):
-        notes.append(f"a container named {team} was left after the run (removed)")
+    oom = exit_code == SIGKILL_EXIT and engine.had_oom_event(container, started - 1.0, time.time() + 1.0)
+    if engine.remove_container(container):
+        notes.append(f"a container named {container} was left after the run (removed)")
     input_present = (inputs / case.name).exists()
     if input_present:
         (inputs / case.name).unlink()
@@ -212,12 +225,10 @@ def run_case(
     return CaseResult(case.name, seconds, exit_code, outcome, "; ".join(filter(None, [detail, *notes])))
 
 
-def _clean_up(team: str, work: Path) -> list[str]:
-    """Report what the cases left in the work folders, then remove them; returns problems found."""
+def clean_up(work: Path) -> tuple[list[str], list[str]]:
+    """Remove the work folders; returns (what the cases left in them, problems found)."""
     problems = []
     leftovers = sorted(os.listdir(work / "outputs")) + sorted(os.listdir(work / "inputs"))
-    if leftovers:
-        print(f"{team}: left in the work folders after the last case: {', '.join(leftovers[:10])}")
     locked = undeletable_by_others(work / "inputs") + undeletable_by_others(work / "outputs")
     if locked:
         problems.append(
@@ -231,7 +242,12 @@ def _clean_up(team: str, work: Path) -> list[str]:
             work.rmdir()
     except OSError as error:
         problems.append(f"cannot remove the work folders ({error}): the organizers' script would skip every later team")
-    return problems
+    return leftovers, problems
+
+
+def case_line(team: str, result: CaseResult) -> str:
+    """The line printed for a finished case."""
+    return f"{team}  {result.case}  {result.seconds:8.2f} s  {result.outcome}  {result.detail}".rstrip()
 
 
 def evaluate_team(
@@ -252,10 +268,13 @@ def evaluate_team(
     for case in cases:
         result = run_case(case, team, image, work, team_dir, logs, settings)
         results.append(result)
-        print(f"{team}  {result.case}  {result.seconds:8.2f} s  {result.outcome}  {result.detail}".rstrip(), flush=True)
+        print(case_line(team, result), flush=True)
     write_running_time_csv(team_dir / f"{team}_running_time.csv", results)
     write_outcomes_csv(team_dir / f"{team}_outcomes.csv", results)
-    return results, _clean_up(team, work)
+    leftovers, problems = clean_up(work)
+    if leftovers:
+        print(f"{team}: left in the work folders after the last case: {', '.join(leftovers[:10])}")
+    return results, problems
 
 
 def add_parser(subparsers) -> None:
@@ -298,10 +317,16 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="correction: empty inputs/ and outputs/ before every case (the organizers do not)",
     )
     p.add_argument("--keep-image", action="store_true", help="do not docker rmi a loaded image afterwards")
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="spread the cases over the workers of a Dask cluster, one timing machine each, e.g. "
+        "tcp://10.0.0.5:8786 (needs the cluster extra; see evaluation/README.md)",
+    )
     p.set_defaults(run=main)
 
 
-def _teams(args: argparse.Namespace) -> list[tuple[Path | None, str]]:
+def teams_of(args: argparse.Namespace) -> list[tuple[Path | None, str]]:
     """(tarball or None for --image, team name) in the organizers' order."""
     if args.image:
         return [(None, args.team or args.image.rsplit("/", 1)[-1].split(":")[0])]
@@ -309,20 +334,49 @@ def _teams(args: argparse.Namespace) -> list[tuple[Path | None, str]]:
     return [(tarball, team_name(tarball)) for tarball in tarballs]
 
 
-def main(args: argparse.Namespace) -> int:
-    """Run ``time-eval`` from parsed arguments; returns the exit status described in ``EPILOG``."""
-    if not engine.available():
-        print("time-eval: no docker engine reachable (docker info failed)", file=sys.stderr)
-        return 2
+def cases_and_teams(args: argparse.Namespace) -> tuple[list[Path], list[tuple[Path | None, str]]] | None:
+    """The case files (sorted) and the teams to run; None, said on stderr, when either is missing."""
     cases = sorted(p for p in args.cases_dir.iterdir() if p.is_file()) if args.cases_dir.is_dir() else []
-    teams = _teams(args)
+    teams = teams_of(args)
     if not cases or not teams:
         print(
             f"time-eval: nothing to run ({len(cases)} case files in {args.cases_dir}, {len(teams)} images)",
             file=sys.stderr,
         )
+        return None
+    return cases, teams
+
+
+def run_settings(args: argparse.Namespace) -> RunSettings:
+    return RunSettings(args.memory, tuple(shlex.split(args.docker_args)), args.timeout, args.fresh_dirs)
+
+
+def report_team(team: str, results: Sequence[CaseResult], problems: Sequence[str], out_dir: Path) -> int:
+    """Print a team's problems (stderr) and totals; returns its number of failures."""
+    bad = [r for r in results if r.outcome != OK]
+    for problem in problems:
+        print(f"{team}: {problem}", file=sys.stderr)
+    print(
+        f"{team}: {len(results) - len(bad)} ok, {len(bad)} failed, "
+        f"total {sum(r.seconds for r in results):.2f} s -> {out_dir / team}"
+    )
+    return len(bad) + len(problems)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``time-eval`` from parsed arguments; returns the exit status described in ``EPILOG``."""
+    if args.scheduler is not None:
+        from .time_eval_cluster import main as main_on_cluster
+
+        return main_on_cluster(args)
+    if not engine.available():
+        print("time-eval: no docker engine reachable (docker info failed)", file=sys.stderr)
         return 2
-    settings = RunSettings(args.memory, tuple(shlex.split(args.docker_args)), args.timeout, args.fresh_dirs)
+    found = cases_and_teams(args)
+    if found is None:
+        return 2
+    cases, teams = found
+    settings = run_settings(args)
     work = args.work_dir or args.out_dir / "work"
     args.out_dir.mkdir(parents=True, exist_ok=True)
     failed = 0
@@ -339,14 +393,7 @@ def main(args: argparse.Namespace) -> int:
                 failed += 1
                 continue
         results, problems = evaluate_team(team, image, cases, args.out_dir, work, settings)
-        bad = [r for r in results if r.outcome != OK]
-        failed += len(bad) + len(problems)
-        for problem in problems:
-            print(f"{team}: {problem}", file=sys.stderr)
-        print(
-            f"{team}: {len(results) - len(bad)} ok, {len(bad)} failed, "
-            f"total {sum(r.seconds for r in results):.2f} s -> {args.out_dir / team}"
-        )
+        failed += report_team(team, results, problems, args.out_dir)
         if tarball is not None and not args.keep_image:
             engine.remove_image(image)
     return 1 if failed else 0

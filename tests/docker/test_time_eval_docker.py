@@ -1,74 +1,20 @@
-"""time-eval against a real docker engine, with a throwaway HARNESS TEST image (not a submission).
+"""time-eval against a real docker engine, with the throwaway HARNESS TEST image (harness_image.py).
 
-The image is built from the local base image (docker/build-base.sh; override with
-MEDSAM_BASE_IMAGE) and its predict.sh acts by case-name prefix: copies the case to outputs/,
-fails, writes nothing, misnames, runs out of memory, sleeps, deletes its input, leaves a folder
-other users cannot empty, or writes only when a marker from an earlier case is still in outputs/.
 Without an engine or the base image the tests are skipped; under CI=true they fail (conftest.require).
 """
 
 import argparse
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
+from harness_image import build_test_image, docker
 
-from conftest import require
 from evaluation import time_eval as te
-
-BASE_IMAGE = os.environ.get("MEDSAM_BASE_IMAGE", "medsam-base:bookworm")
-TEST_IMAGE = "medsam-harness-test:latest"
-
-PREDICT_SH = """\
-umask 0000
-for f in /workspace/inputs/*.npz; do
-    name=$(basename "$f")
-    case "$name" in
-        fail_*) exit 3 ;;
-        missing_*) ;;
-        misnamed_*) cp "$f" "/workspace/outputs/seg_$name" ;;
-        oom_*) python3 -c "b = bytearray(400 * 2**20); b[::4096] = b'x' * len(b[::4096])" ;;
-        slow_*) sleep 60 ;;
-        eat_*) rm "$f"; cp /dev/null "/workspace/outputs/$name" ;;
-        lock_*) (umask 022; mkdir -p /workspace/outputs/cache && : > /workspace/outputs/cache/blob); \
-                cp "$f" /workspace/outputs/ ;;
-        persist_*) if [ -e /workspace/outputs/marker ]; then cp "$f" /workspace/outputs/; \
-                   else : > /workspace/outputs/marker; fi ;;
-        *) cp "$f" /workspace/outputs/ ;;
-    esac
-done
-"""
-
-DOCKERFILE = """\
-ARG BASE_IMAGE
-FROM ${BASE_IMAGE}
-RUN useradd --uid 1000 --user-group --no-create-home --no-log-init --home-dir /tmp harness
-WORKDIR /workspace
-COPY predict.sh /workspace/predict.sh
-USER harness
-"""
-
-
-def _docker(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", *args], capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")
 def test_image(tmp_path_factory) -> str:
-    require(te.engine.available(), "a Docker engine (docker/start-engine.sh installs and starts one)")
-    require(
-        _docker("image", "inspect", BASE_IMAGE).returncode == 0,
-        f"the base image {BASE_IMAGE} (build it with docker/build-base.sh)",
-    )
-    context = tmp_path_factory.mktemp("harness-image")
-    (context / "Dockerfile").write_text(DOCKERFILE)
-    (context / "predict.sh").write_text(PREDICT_SH)
-    built = _docker(
-        "build", "--network", "none", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", TEST_IMAGE, str(context)
-    )
-    assert built.returncode == 0, built.stderr
-    return TEST_IMAGE
+    return build_test_image(tmp_path_factory.mktemp("harness-image"))
 
 
 def _cases(folder: Path, *names: str) -> Path:
@@ -117,7 +63,7 @@ def test_oom_kill_and_timeout(test_image, tmp_path):
     out = tmp_path / "out"
     assert _harness(cases, out, test_image, "--memory", "64m", "--timeout", "3") == 1
     assert _outcomes(out, "harnesstest") == {"oom_x.npz": te.OOM_KILLED, "slow_x.npz": te.TIMEOUT}
-    assert _docker("container", "inspect", "harnesstest").returncode != 0
+    assert docker("container", "inspect", "harnesstest").returncode != 0
 
 
 def test_outputs_survive_between_cases_unless_fresh_dirs(test_image, tmp_path):
@@ -130,7 +76,7 @@ def test_outputs_survive_between_cases_unless_fresh_dirs(test_image, tmp_path):
 
 
 def test_other_uid_no_network_and_a_leftover_container(test_image, tmp_path, capsys):
-    assert _docker("create", "--name", "harnesstest", test_image, "true").returncode == 0
+    assert docker("create", "--name", "harnesstest", test_image, "true").returncode == 0
     cases = _cases(tmp_path / "cases", "a_ok.npz")
     out = tmp_path / "out"
     assert _harness(cases, out, test_image, "--docker-args=--network none -u 4242:4242") == 0
@@ -149,8 +95,8 @@ def test_a_cache_other_users_cannot_clean_up_fails_the_team(test_image, tmp_path
 def test_tarballs_are_loaded_named_run_and_removed(test_image, tmp_path, capsys):
     dockers = tmp_path / "dockers"
     dockers.mkdir()
-    assert _docker("tag", test_image, "harnesstest:latest").returncode == 0
-    assert _docker("save", "-o", str(dockers / "HarnessTest.tar"), "harnesstest:latest").returncode == 0
+    assert docker("tag", test_image, "harnesstest:latest").returncode == 0
+    assert docker("save", "-o", str(dockers / "HarnessTest.tar"), "harnesstest:latest").returncode == 0
     (dockers / "Wrong.tar").write_bytes((dockers / "HarnessTest.tar").read_bytes())
     cases = _cases(tmp_path / "cases", "a_ok.npz")
     out = tmp_path / "out"
@@ -161,4 +107,4 @@ def test_tarballs_are_loaded_named_run_and_removed(test_image, tmp_path, capsys)
         assert _outcomes(out, "harnesstest") == {"a_ok.npz": te.OK}
         assert not (out / "wrong").exists()
     finally:
-        _docker("rmi", "harnesstest:latest")
+        docker("rmi", "harnesstest:latest")

@@ -99,6 +99,17 @@ def test_outcomes_csv_keeps_exit_codes_and_details(tmp_path):
     assert rows[2]["exit_code"] == ""
 
 
+def test_outcomes_csv_names_host_and_worker_when_given(tmp_path):
+    path = tmp_path / "t_outcomes.csv"
+    te.write_outcomes_csv(path, RESULTS, [("m1", "tcp://10.0.0.1:4000"), ("m2", "tcp://10.0.0.2:4000")])
+    rows = list(csv.DictReader(path.open()))
+    assert list(rows[0]) == ["case", "running_time_s", "exit_code", "outcome", "detail", "host", "worker"]
+    assert [(r["case"], r["host"], r["worker"]) for r in rows] == [
+        ("b.npz", "m1", "tcp://10.0.0.1:4000"),
+        ("a.npz", "m2", "tcp://10.0.0.2:4000"),
+    ]
+
+
 def _parse(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     te.add_parser(parser.add_subparsers(dest="command", required=True))
