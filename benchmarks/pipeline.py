@@ -37,7 +37,8 @@ sys.path[:0] = [str(REPO / "src"), str(REPO)]
 
 from evaluation import docker_engine, time_eval  # noqa: E402
 from evaluation.compute_metrics import score_folder  # noqa: E402
-from evaluation.leaderboard import modality_of, summarize  # noqa: E402
+from evaluation.leaderboard import summarize  # noqa: E402
+from medsam_laptop.case_files import modality_group  # noqa: E402
 from medsam_laptop.paths import evaluation_cases  # noqa: E402
 from medsam_laptop.precision import cpu_class, cpu_flags, describe_cpu, openvino_capabilities, resolve  # noqa: E402
 
@@ -47,7 +48,7 @@ STAGES = ("interpreter", "imports", "compile", "read", "preprocess", "encode", "
 def pick_cases(imgs: Path, per_group: int, extra: list[str]) -> list[str]:
     by_group: dict[str, list[str]] = {}
     for path in sorted(imgs.glob("*.npz")):
-        by_group.setdefault(modality_of(path.name), []).append(path.name)
+        by_group.setdefault(modality_group(path.name), []).append(path.name)
     chosen = [name for names in by_group.values() for name in names[:per_group]]
     return sorted(set(chosen) | set(extra))
 
@@ -217,7 +218,7 @@ def _median(values: list[float]) -> float:
 
 def _group_members(cases: list[str]) -> dict[str, list[str]]:
     """Modality group (and "all 2D", "all 3D") -> its cases; groups without cases are left out."""
-    groups = {g: [c for c in cases if modality_of(c) == g] for g in sorted({modality_of(c) for c in cases})}
+    groups = {g: [c for c in cases if modality_group(c) == g] for g in sorted({modality_group(c) for c in cases})}
     for dims in ("2D", "3D"):
         members = [c for c in cases if c.startswith(dims)]
         if members:

@@ -19,8 +19,8 @@ its own run, or from --f32-metrics (a compute-metrics CSV of f32 masks on the sa
 import argparse
 import csv
 import hashlib
+import io
 import json
-import os
 import statistics
 import sys
 import time
@@ -34,6 +34,7 @@ import openvino as ov  # noqa: E402
 
 from evaluation.compute_metrics import score_folder  # noqa: E402
 from evaluation.leaderboard import OVERALL, summarize  # noqa: E402
+from medsam_laptop.atomic import write_atomically  # noqa: E402
 from medsam_laptop.checkpoints import sha256_of  # noqa: E402
 from medsam_laptop.engine import MISSING_GRAPH_HINTS, OpenVINOEngine, decoder_specs  # noqa: E402
 from medsam_laptop.paths import evaluation_cases  # noqa: E402
@@ -114,12 +115,11 @@ def read_metrics(path: Path) -> list[tuple[str, float, float]]:
 
 def write_metrics(path: Path, scores: list[tuple[str, float, float]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["case", "dsc", "nsd"])
-        writer.writerows(scores)
-    os.replace(tmp, path)
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(["case", "dsc", "nsd"])
+    writer.writerows(scores)
+    write_atomically(path, text.getvalue().encode())
 
 
 def scores_of(name: str, cases_dir: Path, model: str, out: Path) -> tuple[list[tuple[str, float, float]], float]:

@@ -10,6 +10,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from medsam_laptop.cases import label_dtype
+
 CT_WINDOW = (40.0, 400.0)  # level, width: soft tissue, the organizers' default
 MIN_VOXELS_3D = 30
 
@@ -66,7 +68,7 @@ def clean_labels(labels: np.ndarray, min_voxels: int = MIN_VOXELS_3D) -> tuple[n
         z = np.flatnonzero((labels == label).any(axis=(1, 2)))
         if np.count_nonzero(labels == label) >= min_voxels and z[-1] > z[0]:
             kept.append(int(label))
-    gts = np.zeros(labels.shape, np.uint8 if len(kept) <= 255 else np.uint16)
+    gts = np.zeros(labels.shape, label_dtype(len(kept)))
     for new, old in enumerate(kept, start=1):
         gts[labels == old] = new
     return gts, kept

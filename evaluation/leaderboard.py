@@ -1,20 +1,14 @@
 """Per-modality means and the leaderboard average (the unweighted mean of modality means)."""
 
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
-_GROUP = re.compile(r"^([23]DBox_[^_]+)_")
+from medsam_laptop.case_files import modality_group
+
 OVERALL = "mean of group means"
-
-
-def modality_of(case: str) -> str:
-    """Modality group of a case file name: ``3DBox_MR_x_y.npz`` -> ``3DBox_MR``; ``other`` if none."""
-    match = _GROUP.match(case)
-    return match.group(1) if match else "other"
 
 
 @dataclass(frozen=True)
@@ -38,7 +32,7 @@ def summarize(scores: Iterable[tuple[str, float, float]]) -> list[GroupScore]:
     """
     by_group: dict[str, list[tuple[float, float]]] = {}
     for case, dsc, nsd in scores:
-        by_group.setdefault(modality_of(case), []).append((dsc, nsd))
+        by_group.setdefault(modality_group(case), []).append((dsc, nsd))
     rows = [
         GroupScore(group, len(values), _mean([v[0] for v in values]), _mean([v[1] for v in values]))
         for group, values in sorted(by_group.items())

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from medsam_laptop.case_files import list_cases
-from medsam_laptop.cases import CaseError, output_dtype, read_case, write_segs
+from medsam_laptop.cases import CaseError, label_dtype, read_case, write_segs
 from medsam_laptop.npz import NpzError
 
 
@@ -87,4 +87,4 @@ def test_write_is_atomic_and_named_like_the_input(tmp_path):
 
 
 def test_labels_above_255_use_uint16():
-    assert output_dtype(255) == np.uint8 and output_dtype(256) == np.uint16
+    assert label_dtype(255) == np.uint8 and label_dtype(256) == np.uint16

@@ -18,7 +18,7 @@ import pytest
 from conftest import REPO
 from evaluation.cli import main as evaluation_main
 from helpers import assert_like_reference, copy_cases, object_dscs, predict
-from medsam_laptop.contract import DEFAULT_MODEL
+from medsam_laptop.architectures import DEFAULT_MODEL
 from medsam_laptop.timer import CASE_STAGES, COLUMNS, STARTUP_STAGES
 
 US, US2, PET = "2DBox_US_stubus_01.npz", "2DBox_US_stubus_04.npz", "3DBox_PET_ibsi-sts_STS002.npz"

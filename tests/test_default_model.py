@@ -8,7 +8,7 @@ import re
 from conftest import REPO
 from evaluation.cli import main as evaluation_main
 from helpers import copy_cases, predict
-from medsam_laptop.contract import DEFAULT_MODEL, OFFICIAL_MODEL
+from medsam_laptop.architectures import DEFAULT_MODEL, OFFICIAL_MODEL
 from medsam_laptop.training.shipping import OVERALL, decide
 
 MANIFEST = REPO / "weights" / DEFAULT_MODEL / "manifest.json"

@@ -56,3 +56,19 @@ def test_decoder_graph_runs_any_number_of_boxes(n_boxes, torch_engine, ov_engine
     np.testing.assert_allclose(logits_ov, logits_torch, atol=2e-3)
     # A box decoded among others gives what it gives alone.
     np.testing.assert_allclose(ov_engine.decode(embedding_torch, boxes[-1:])[0], logits_ov[-1], atol=1e-4)
+
+
+def test_every_architecture_has_a_builder_and_every_committed_model_a_known_architecture():
+    """The torch builders and the torch-free table name the same architectures, and every committed model
+    folder's manifest names one of them; its prompt modes are the table's."""
+    from medsam_laptop.architectures import ARCHITECTURES, DEFAULT_MODEL, OFFICIAL_MODEL
+    from medsam_laptop.engine import decoder_specs
+    from medsam_laptop.modeling import model_registry
+
+    assert set(model_registry) == set(ARCHITECTURES)
+    folders = sorted(p.parent for p in (REPO / "weights").glob("*/manifest.json"))
+    assert {DEFAULT_MODEL, OFFICIAL_MODEL} <= {f.name for f in folders}
+    for folder in folders:
+        model = json.loads((folder / "manifest.json").read_text())["model"]
+        assert model in ARCHITECTURES, folder
+        assert tuple(decoder_specs(folder)) == ARCHITECTURES[model].prompts, folder

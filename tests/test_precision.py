@@ -11,8 +11,8 @@ import pytest
 
 from conftest import REPO
 from medsam_laptop import cli
+from medsam_laptop.architectures import DEFAULT_MODEL
 from medsam_laptop.case_files import few_encoder_calls
-from medsam_laptop.contract import DEFAULT_MODEL
 from medsam_laptop.engine import OpenVINOEngine, cache_namespace
 from medsam_laptop.precision import (
     FAST_START_MAX_CASES,

@@ -74,8 +74,8 @@ def test_int8_masks_overlap_f32_on_every_cpu(case, least_dsc, cases_dir, ov_engi
     precision.json, decides where INT8 runs by default. What holds on every CPU is checked here: the
     quantized graph runs in 8-bit, and every object overlaps its f32 mask. Worst object DSC measured
     with the committed encoder (quantized from the rewritten TinyViT IR): the endoscopy polyp 0.9965 and
-    the PET volume's small lesion (propagated over its slices) 0.71 on an AMX Xeon (2026-12-02, third
-    session); the PET lesion 0.84 on an AVX-512 Zen 4 EPYC."""
+    the PET volume's small lesion (propagated over its slices) 0.71 on an AMX Xeon (2026-12-02); the PET
+    lesion 0.84 on an AVX-512 Zen 4 EPYC."""
     from medsam_laptop.engine import OpenVINOEngine
 
     int8 = OpenVINOEngine(WEIGHTS, precision="int8")

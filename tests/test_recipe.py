@@ -2,7 +2,6 @@
 recipe end to end on the CPU with a tiny budget on two small training cases (one without ground truth, so
 that stage B draws pseudo-labels), each with its mirrored copy."""
 
-import argparse
 import csv
 import json
 import time
@@ -18,6 +17,7 @@ torch = require_torch()
 from medsam_laptop.cases import read_case  # noqa: E402
 from medsam_laptop.modeling import build_swin_litemedsam  # noqa: E402
 from medsam_laptop.training import recipe  # noqa: E402
+from medsam_laptop.training.cli import main as training_main  # noqa: E402
 from medsam_laptop.training.config import default_config, load_config  # noqa: E402
 from medsam_laptop.training.loop import lr_factor  # noqa: E402
 from medsam_laptop.training.models import load_teacher  # noqa: E402
@@ -82,8 +82,6 @@ def test_timed_steps_settle_by_the_end_of_warmup_or_at_the_deadline():
 
 def test_bad_recipe_configs_exit_2(tmp_path):
     (tmp_path / "data" / "cvpr24-format" / "imgs").mkdir(parents=True)
-    parser = argparse.ArgumentParser()
-    recipe.add_recipe_parser(parser.add_subparsers(dest="command"))
     for argv in (
         ["--set", "distill_share=1.5"],
         ["--set", "finetune.optimizer.warmup_steps=0"],
@@ -91,7 +89,7 @@ def test_bad_recipe_configs_exit_2(tmp_path):
         ["--config", str(default_config("distill"))],
         ["--data-dir", str(tmp_path / "data" / "cvpr24-format")],
     ):
-        assert recipe.recipe_main(parser.parse_args(["gpu-recipe", *argv])) == 2, argv
+        assert training_main(["gpu-recipe", *argv]) == 2, argv
 
 
 # --- end to end on the CPU --------------------------------------------------------------------------------------

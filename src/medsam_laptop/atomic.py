@@ -1,4 +1,5 @@
-"""Files written whole or not at all, and the leftovers of writers that were killed.
+"""Files written whole or not at all, the leftovers of writers that were killed, and the check that a
+folder takes files at all.
 
 A file is written to `.<name>.<pid>.tmp` beside its target and renamed over it, so a full disk or a
 kill never leaves a partial target. A kill during the write can leave the temporary file; the next run
@@ -19,6 +20,14 @@ def write_atomically(path: Path, data: bytes | memoryview) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def check_writable(folder: Path) -> None:
+    """Creates `folder` if needed and writes and removes a probe file in it; raises OSError where it cannot."""
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / f".write-test.{os.getpid()}"
+    probe.touch()
+    probe.unlink()
 
 
 def _is_running(pid: int) -> bool:

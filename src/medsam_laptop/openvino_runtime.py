@@ -1,8 +1,8 @@
 """OpenVINO's inference runtime, imported without its model converter.
 
 `import openvino` also imports the converter (`openvino.tools.ovc`) and starts its telemetry, for nothing
-inference uses: 0.07 s in a bare interpreter, 0.04 s of a one-box 2D case's start-up on a 2-core CPU
-(BENCHMARKS.md). Images built by docker/ have no converter to skip: docker/slim-venv.sh deletes it.
+inference uses (what that costs a start-up: docs/startup.md). Images built by docker/ have no converter to
+skip: docker/slim-venv.sh deletes it.
 openvino's `__init__` skips the converter when importing it raises ImportError, so the first import here
 marks it absent in `sys.modules` for that moment. Code that converts models imports `openvino.tools.ovc`
 itself, which still works afterwards.

@@ -8,7 +8,7 @@ f16 = f16-f16, int8 = int8-f32.
 
 A configuration may end in ":fast-start": both graphs are compiled with OpenVINO's snippets (its fused,
 JIT-generated subgraphs) off. Loading them from the cache then takes less time, every decoder call less
-and every encoder call more (BENCHMARKS.md), so it pays only in a process that calls the encoder a few
+and every encoder call more (docs/startup.md), so it pays only in a process that calls the encoder a few
 times: a lone 2D case, as in the organizers' harness. Its outputs differ in the last bits, so it passes
 the gate on its own or not at all.
 
@@ -32,7 +32,7 @@ SHORTHANDS = {"f32": "f32-f32", "bf16": "bf16-bf16", "f16": "f16-f16", "int8": "
 AUTO = "auto"
 FAST_START = "fast-start"
 FAST_START_MAX_CASES = 6  # up to this many 2D cases (one encoder call each) make a short run: the fast start
-# (its break-even is in BENCHMARKS.md) and startup.py
+# (its break-even is in docs/startup.md) and startup.py
 RECORD_FILE = "precision.json"
 INT8_RECORD_FILE = "int8.json"  # written by quantize.py
 INT8_FILES = ("encoder-int8.xml", "encoder-int8.bin")

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from .atomic import remove_stale_temporaries
+from .architectures import DEFAULT_MODEL, OFFICIAL_MODEL
+from .atomic import check_writable, remove_stale_temporaries
 from .case_files import few_encoder_calls, list_cases
 from .cases import Case, CaseError, read_case, write_segs
-from .contract import DEFAULT_MODEL, OFFICIAL_MODEL, Engine, EngineError
+from .contract import Engine, EngineError
 from .paths import default_weights_dir
 from .precision import AUTO, PrecisionError, resolve
 from .timer import StageTimer, append_rows, case_row, interpreter_seconds, summary_line
@@ -72,10 +73,7 @@ def _check_folders(options: PredictOptions) -> None:
     if not options.input_dir.is_dir():
         raise UsageError(f"input folder {options.input_dir} does not exist")
     try:
-        options.output_dir.mkdir(parents=True, exist_ok=True)
-        probe = options.output_dir / ".write-test"
-        probe.touch()
-        probe.unlink()
+        check_writable(options.output_dir)
         remove_stale_temporaries(options.output_dir)
     except OSError as err:
         raise UsageError(f"output folder {options.output_dir} is not writable ({err.strerror})") from None

@@ -25,8 +25,9 @@ import hashlib
 import cv2
 import numpy as np
 
+from .transforms import MODEL_SIZE
+
 NUM_POINTS = 4
-SIZE = 256
 SCRIBBLE_TRIES = 6
 SCRIBBLE_MIN_PIXELS = 6
 
@@ -47,7 +48,7 @@ def _shift(low: int, high: int, rng: np.random.Generator) -> int:
 
 
 def _clip(v: int) -> int:
-    return min(max(v, 0), SIZE)
+    return min(max(v, 0), MODEL_SIZE)
 
 
 def box_points(fg: np.ndarray, box: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -90,7 +91,7 @@ def _stroke(start: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     xy += np.trunc(drift * np.array([np.cos(heading), np.sin(heading)]))
     moved = rng.permutation(len(xy))[: len(xy) // 2]
     xy[moved] += rng.integers(-3, 3, size=(len(moved), 2))
-    canvas = np.zeros((SIZE, SIZE), dtype=np.uint8)
+    canvas = np.zeros((MODEL_SIZE, MODEL_SIZE), dtype=np.uint8)
     pts = np.round(xy).astype(np.int32)
     cv2.polylines(canvas, [pts.reshape(-1, 1, 2)], isClosed=False, color=1, thickness=brush)
     for x, y in pts:
@@ -104,10 +105,10 @@ def box_scribble(fg: np.ndarray, box: np.ndarray, rng: np.random.Generator) -> n
     w, h = x1 - x0, y1 - y0
     sx = _shift(int(w / 8), int(w / 6), rng)
     sy = _shift(int(h / 8), int(h / 6), rng)
-    region = np.zeros((SIZE, SIZE), dtype=bool)
+    region = np.zeros((MODEL_SIZE, MODEL_SIZE), dtype=bool)
     top, bottom, left, right = _clip(y0 + sy), _clip(y1 - sy), _clip(x0 + sx), _clip(x1 - sx)
     region[top:bottom, left:right] = fg[top:bottom, left:right]
-    scribble = np.zeros((1, SIZE, SIZE), dtype=np.float32)
+    scribble = np.zeros((1, MODEL_SIZE, MODEL_SIZE), dtype=np.float32)
     ys, xs = np.nonzero(region)
     for _ in range(SCRIBBLE_TRIES if len(ys) else 0):
         i = rng.integers(len(ys))
@@ -129,7 +130,7 @@ def box_prompts(fg: np.ndarray, boxes: np.ndarray, keys: list[str]) -> tuple[np.
     Returns points (B, 4, 2) float32 and scribbles (B, 1, 256, 256) float32.
     """
     points = np.zeros((len(boxes), NUM_POINTS, 2), dtype=np.float32)
-    scribbles = np.zeros((len(boxes), 1, SIZE, SIZE), dtype=np.float32)
+    scribbles = np.zeros((len(boxes), 1, MODEL_SIZE, MODEL_SIZE), dtype=np.float32)
     for i, (box, key) in enumerate(zip(boxes, keys)):
         rng = rng_for(key)
         points[i] = box_points(fg, box, rng)

@@ -7,8 +7,8 @@ preprocessed exactly as at inference. The result is `encoder-int8.xml/.bin` besi
 Only the encoder is quantized: it is most of the compute, and the decoder's logits decide mask edges.
 Within it, `float_layers` stay unquantized: TinyViT's convolutional start (the stem and stage 1, at the
 input's full 256 x 256, where values are still close to pixels) and the neck's last convolution, which
-writes the embedding. Chosen on the training cases alone (BENCHMARKS.md): in float, they halve the
-disagreement with f32 masks that INT8 adds to bf16's, and cost a quarter of INT8's speed-up over bf16.
+writes the embedding. Chosen on the training cases alone, never on the evaluation set: the candidates
+and their figures are in benchmarks/notes/2026-12-02-int8.md, the gate's verdict per CPU in BENCHMARKS.md.
 Export-time only (needs nncf); `predict --precision int8` (or int8+bf16-f32) runs the result.
 """
 

@@ -15,7 +15,7 @@ organizers' code, where the later box wins, i.e. the highest label covering a pi
 
 import numpy as np
 
-from .cases import output_dtype
+from .cases import label_dtype
 from .contract import BOX_ONLY, Engine, Features, feature_arrays
 from .prompts import box_prompts, foreground
 from .timer import StageTimer
@@ -72,7 +72,7 @@ def segment_2d(
     """image (H, W, 3) uint8, boxes (N, 4) -> segs (H, W), label k for box k. `case` seeds the box cues;
     `per_call` boxes go to the decoder at once (1 is the organizers' manner)."""
     height, width = image.shape[:2]
-    segs = np.zeros((height, width), dtype=output_dtype(len(boxes)))
+    segs = np.zeros((height, width), dtype=label_dtype(len(boxes)))
     timer.count("boxes", len(boxes))
     if len(boxes) == 0:
         return segs
@@ -139,7 +139,7 @@ def segment_3d(engine: Engine, volume: np.ndarray, boxes: np.ndarray, timer: Sta
     256-space), or the box's own box when that mask vanished. All boxes sweep together, slice by slice.
     """
     depth, height, width = volume.shape
-    segs = np.zeros(volume.shape, dtype=output_dtype(len(boxes)))
+    segs = np.zeros(volume.shape, dtype=label_dtype(len(boxes)))
     timer.count("boxes", len(boxes))
     if len(boxes) == 0:
         return segs
@@ -194,7 +194,7 @@ def segment_3d_per_box(
     volume, every slice encoded again for every box, one decoder call per slice. Same result as
     `segment_3d`, far more work. Box prompts only (a LiteMedSAM baseline); `case` is unused."""
     depth, height, width = volume.shape
-    segs = np.zeros(volume.shape, dtype=output_dtype(len(boxes)))
+    segs = np.zeros(volume.shape, dtype=label_dtype(len(boxes)))
     timer.count("boxes", len(boxes))
     z_lo, z_hi, z_mid = z_ranges(boxes, depth)
     for b, box in enumerate(boxes):

@@ -11,7 +11,7 @@ the second core has nothing to do. Before those imports, `prepare_short_run`:
   allocation from its one main heap and to keep what is freed (`mallopt`), and a thread writes
   `HEAP_MB` of that heap and frees it while the imports run, so the model's buffers reuse those pages.
 
-BENCHMARKS.md has the measurements. A long run is left alone: a 3D case, with tens of encoder calls, ran
+docs/startup.md sums up the measurements. A long run is left alone: a 3D case, with tens of encoder calls, ran
 slower on the single heap. Memory freed during a short run stays with the process (no trimming), which
 a few 2D cases can afford. With one core there is no idle one, so only collection is switched off. Only
 the command line calls this, for a process of its own; a library caller's process is never changed.

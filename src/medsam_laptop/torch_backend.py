@@ -5,14 +5,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .architectures import ARCHITECTURES
 from .checkpoints import official_litemedsam_checkpoint
-from .contract import BOX_ONLY, MODEL_PROMPT_MODES, Features, feature_arrays, prompt_mode
+from .contract import BOX_ONLY, Features, feature_arrays, prompt_mode
 from .modeling import model_registry
 
 
 class TorchEngine:
     """model: a registry name. LiteMedSAM defaults to the official weights; the others need a checkpoint.
-    prompts: "box" or, for Swin-LiteMedSAM, "box-points-scribble" (its default; `MODEL_PROMPT_MODES`)."""
+    prompts: "box" or, for Swin-LiteMedSAM, "box-points-scribble" (its default; `architectures.ARCHITECTURES`)."""
 
     def __init__(
         self, model: str = "litemedsam", checkpoint: Path | None = None, threads: int = 0, prompts: str | None = None
@@ -24,7 +25,7 @@ class TorchEngine:
         if checkpoint is None:
             raise ValueError(f"{model} has no bundled weights: pass its checkpoint")
         self.model = model_registry[model](checkpoint)
-        self.prompt_mode = prompt_mode(model, prompts, MODEL_PROMPT_MODES[model])
+        self.prompt_mode = prompt_mode(model, prompts, ARCHITECTURES[model].prompts)
 
     def for_case(self, case: str) -> "TorchEngine":
         return self  # the torch backend runs the bundled LiteMedSAM, which knows no modality

@@ -9,6 +9,8 @@ cropped to the resized size and bilinearly upsampled (half-pixel centres) to the
 import cv2
 import numpy as np
 
+from .cases import label_dtype
+
 MODEL_SIZE = 256
 PRIOR_BOX_MARGIN = 3  # px in 256-space added around the previous slice's mask (the organizers' bbox_shift)
 
@@ -67,7 +69,7 @@ def prior_box(mask: np.ndarray, label: int) -> np.ndarray | None:
     pixel survives when its area fraction times `label` rounds to at least 1. Returns None when nothing
     survives, in which case the caller falls back to the original box.
     """
-    dtype = np.uint8 if label <= 255 else np.uint16
+    dtype = label_dtype(label)
     small = resize_longest_side(mask.astype(dtype) * dtype(label))
     ys, xs = np.nonzero(small)
     if len(xs) == 0:

@@ -10,8 +10,9 @@ import pytest
 
 from evaluation.cli import main
 from evaluation.compute_metrics import OK, score_folder
-from evaluation.leaderboard import OVERALL, modality_of, summarize
+from evaluation.leaderboard import OVERALL, summarize
 from evaluation.metrics import MetricOptions
+from medsam_laptop.case_files import modality_group
 
 
 def square_case(size: int = 32) -> np.ndarray:
@@ -179,9 +180,9 @@ def test_nan_case_is_an_empty_csv_field(tmp_path):
 
 
 def test_leaderboard_is_the_unweighted_mean_of_modality_means():
-    assert modality_of("3DBox_PET_ibsi-sts_STS001.npz") == "3DBox_PET"
-    assert modality_of("2DBox_XRay_covidcxrseg_kjr-21.npz") == "2DBox_XRay"
-    assert modality_of("scan.npz") == "other"
+    assert modality_group("3DBox_PET_ibsi-sts_STS001.npz") == "3DBox_PET"
+    assert modality_group("2DBox_XRay_covidcxrseg_kjr-21.npz") == "2DBox_XRay"
+    assert modality_group("scan.npz") == "other"
     rows = summarize(
         [
             ("2DBox_US_a.npz", 1.0, 0.5),

@@ -94,7 +94,7 @@ class WindowAttention(nn.Module):
         x = self.norm(x)
         # The checkpoint's qkv rows interleave q, k and v per head. Projecting with each one's rows gives
         # the numbers that splitting one projection gives, and spares OpenVINO that strided split, which
-        # its CPU plugin runs with a reference kernel (BENCHMARKS.md, "TinyViT's layout").
+        # its CPU plugin runs with a reference kernel (benchmarks/notes/2026-12-02-encoder.md, "TinyViT's layout").
         weight = self.qkv.weight.view(self.num_heads, 3, self.key_dim, -1)
         bias = self.qkv.bias.view(self.num_heads, 3, self.key_dim)
         q, k, v = (

@@ -1,4 +1,4 @@
-"""Command line: argument parsing only.
+"""Command line of the training subcommands.
 
     python -m medsam_laptop.training distill  [--config CONFIG.json] [--resume CKPT] [overrides]
     python -m medsam_laptop.training finetune [--config CONFIG.json] [--resume CKPT] [overrides]
@@ -11,6 +11,10 @@
 
 Overrides: --steps, --batch-size, --device, --output-dir, --data-dir, --num-workers, --seed, and
 --set KEY=VALUE for any (dotted) config key, VALUE as JSON (e.g. --set loss.match_stages=true).
+
+As in `python -m evaluation`: each subcommand's parser sets `run`, a `(args) -> exit status` function that
+imports what it needs (torch for most), does the work and turns the errors it expects into an `error:` line
+and exit status 2.
 """
 
 import argparse
@@ -63,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int)
         p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config key")
+        p.set_defaults(run=run_stage)
     ev = commands.add_parser(
         "evaluate", help="export checkpoints, segment evaluation cases with them and LiteMedSAM, score, judge"
     )
@@ -72,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--limit", type=int, help="score only this many cases, spread over the set")
     ev.add_argument("--threads", type=int, default=0)
     ev.add_argument("--precision", default="f32", help="of every model (default: %(default)s)")
+    ev.set_defaults(run=run_evaluate)
     cache = commands.add_parser("cache-features", help="LiteMedSAM's f32 encoder outputs of the training items")
     cache.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="imgs/ and gts/ (default: %(default)s)")
     cache.add_argument(
@@ -86,14 +92,22 @@ def _parser() -> argparse.ArgumentParser:
     cache.add_argument("--no-flips", dest="flips", action="store_false", help="no left-right mirrored copies")
     cache.add_argument("--cases", nargs="+", help="only these case files (default: every labelled case)")
     cache.add_argument("--threads", type=int, default=0)
+    cache.set_defaults(run=cache_features)
     ship = commands.add_parser("ship", help="a finetune-decoder checkpoint as weights/NAME (IR and manifest)")
     ship.add_argument("checkpoint", type=Path)
     ship.add_argument("--name", required=True, help="the model's folder name, e.g. litemedsam-ft")
     ship.add_argument("--evaluation", type=Path, required=True, help="the evaluate output folder that scored it")
     ship.add_argument("--weights-dir", type=Path, help="default: the bundled weights folder")
-    from .recipe import add_recipe_parser  # torch, like every stage
-
-    add_recipe_parser(commands)
+    ship.set_defaults(run=ship_main)
+    recipe = commands.add_parser("gpu-recipe", help="stage A + stage B inside a wall-clock budget (one GPU)")
+    recipe.add_argument("--config", type=Path, default=default_config("gpu-recipe"), help="default: the packaged one")
+    recipe.add_argument("--budget-seconds", type=float, help="the whole run, from data loading to the last checkpoint")
+    recipe.add_argument("--device", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
+    recipe.add_argument("--output-dir")
+    recipe.add_argument("--data-dir")
+    recipe.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    recipe.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config key")
+    recipe.set_defaults(run=run_recipe)
     return parser
 
 
@@ -125,28 +139,27 @@ def ship_main(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command == "cache-features":
-        return cache_features(args)
-    if args.command == "ship":
-        return ship_main(args)
-    if args.command == "gpu-recipe":
-        from .recipe import recipe_main
+def run_recipe(args: argparse.Namespace) -> int:
+    from .recipe import recipe_main
 
-        return recipe_main(args)
-    if args.command == "evaluate":
-        from .evaluate import evaluate
+    return recipe_main(args)
 
-        cases = expand_path(args.cases_dir) if args.cases_dir else evaluation_cases()
-        try:
-            result = evaluate(args.checkpoints, args.output, cases, args.limit, args.threads, args.precision)
-        except RuntimeError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 1
-        print(json.dumps({k: v for k, v in result.items() if k != "cases"}, indent=1))
-        return 0
 
+def run_evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate
+
+    cases = expand_path(args.cases_dir) if args.cases_dir else evaluation_cases()
+    try:
+        result = evaluate(args.checkpoints, args.output, cases, args.limit, args.threads, args.precision)
+    except RuntimeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(json.dumps({k: v for k, v in result.items() if k != "cases"}, indent=1))
+    return 0
+
+
+def run_stage(args: argparse.Namespace) -> int:
+    """distill, finetune or finetune-decoder."""
     import torch
 
     if args.threads:
@@ -168,3 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(last)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return args.run(args)

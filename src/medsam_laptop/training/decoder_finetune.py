@@ -33,6 +33,7 @@ from pathlib import Path
 
 import torch
 
+from ..architectures import ARCHITECTURES
 from ..modality import MODALITY_GROUPS
 from ..modeling import build_litemedsam, init_from_litemedsam, load_state_dict, model_registry
 from ..modeling.sam import LiteMedSAM, ModalityLiteMedSAM, SwinLiteMedSAM
@@ -56,8 +57,8 @@ def git_commit() -> str | None:
 
 
 DecoderModel = LiteMedSAM | SwinLiteMedSAM
-# the cache each one trains on
-MODEL_FEATURES = {"litemedsam": "embedding", "litemedsam-modality": "embedding", "litemedsam-skip": "stages"}
+# the cache each trainable architecture trains on
+MODEL_FEATURES = {name: arch.cached_features for name, arch in ARCHITECTURES.items() if arch.cached_features}
 UNANCHORED = ("modality_tokens",)  # parameters LiteMedSAM lacks: not pulled toward the start
 
 

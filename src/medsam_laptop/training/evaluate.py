@@ -26,10 +26,11 @@ import torch
 
 from evaluation.leaderboard import OVERALL
 
+from ..architectures import ARCHITECTURES, OFFICIAL_MODEL
 from ..case_files import list_cases
 from ..cases import read_case, write_segs
 from ..checkpoints import sha256_of
-from ..contract import LITEMEDSAM_FAMILY, Engine, Features
+from ..contract import Engine, Features
 from ..engine import OpenVINOEngine
 from ..paths import checkout, default_weights_dir
 from ..segment import segment_2d, segment_3d
@@ -70,19 +71,17 @@ def leaderboard_average(summary_csv: Path) -> dict[str, float]:
     return {"dsc": float(row["dsc"]), "nsd": float(row["nsd"])}
 
 
-OFFICIAL = "litemedsam"  # the label of the bundled model, scored beside the candidates
+OFFICIAL = OFFICIAL_MODEL  # the label of the bundled model, scored beside the candidates
 
 
 def architecture(config: dict) -> str:
     """The architecture a training config makes: its model (finetune-decoder), else Swin-LiteMedSAM."""
-    return config.get("model", "litemedsam") if config["stage"] == "finetune-decoder" else "swin-litemedsam"
+    return config.get("model", OFFICIAL_MODEL) if config["stage"] == "finetune-decoder" else "swin-litemedsam"
 
 
 def export_command(model: str, checkpoint: Path) -> list[str]:
     """The command line that writes a checkpoint's IR into a weights folder."""
-    if model in LITEMEDSAM_FAMILY:
-        return ["export", "--model", model, "--checkpoint", str(checkpoint)]
-    return ["import-checkpoint", "--model", model, str(checkpoint)]
+    return ARCHITECTURES[model].export_command(model, checkpoint)
 
 
 class SharedEncoder:

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from ..modeling.sam import LiteMedSAM, SwinLiteMedSAM
+from ..transforms import MODEL_SIZE
 from .augment import Augmentation
 from .config import expand_path
 from .data import PromptDataset, PromptSampling
@@ -38,7 +39,7 @@ def decode_batch(model: SwinLiteMedSAM, batch: Batch) -> tuple[torch.Tensor, tor
         embedding, (fs0, fs1, fs2, fs3) = model.image_encoder(batch["image"])
     fused = model.mask_decoder.fuse_skips(fs1, fs2, fs3)
     b = batch["image"].shape[0]
-    logits = torch.zeros(b, 256, 256, device=embedding.device)
+    logits = torch.zeros(b, MODEL_SIZE, MODEL_SIZE, device=embedding.device)
     iou = torch.zeros(b, device=embedding.device)
     for with_prompts in (False, True):
         rows = (batch["with_prompts"] == with_prompts).nonzero()[:, 0]

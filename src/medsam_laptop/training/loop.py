@@ -7,7 +7,7 @@ function of (seed, step), so a resumed run sees the batches the uninterrupted ru
 """
 
 import csv
-import os
+import io
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ..atomic import write_atomically
 from .config import ConfigError
 
 Batch = dict[str, torch.Tensor]
@@ -120,9 +121,9 @@ def save_checkpoint(
         "rng": rng_state(),
         "config": config,
     }
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(checkpoint, tmp)
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    write_atomically(path, buffer.getbuffer())
 
 
 def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> int:

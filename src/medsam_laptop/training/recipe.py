@@ -35,6 +35,7 @@ from torch.utils.data import DataLoader
 
 from ..evaluation_guard import EvaluationSetError
 from ..precision import cpu_model
+from ..transforms import MODEL_SIZE
 from .augment import Augmentation
 from .config import CONFIG_DIR, ConfigError, config_from_options, expand_path
 from .data import DistillDataset, IndexDataset, PromptDataset, PromptSampling
@@ -129,7 +130,7 @@ def device_inputs(dataset: DistillDataset, device: torch.device, batch_size: int
     """Every item's model input, preprocessed in DataLoader workers -> (N, 3, 256, 256) float32 on `device`."""
     n = len(dataset)
     batches = [[(i, 0) for i in range(begin, min(begin + batch_size, n))] for begin in range(0, n, batch_size)]
-    inputs = torch.empty((n, 3, 256, 256), device=device)
+    inputs = torch.empty((n, 3, MODEL_SIZE, MODEL_SIZE), device=device)
     for rows, batch in zip(batches, DataLoader(dataset, batch_sampler=batches, num_workers=num_workers)):
         inputs[rows[0][0] : rows[-1][0] + 1] = batch["image"].to(device)
     return inputs
@@ -204,18 +205,6 @@ def run_recipe(config: dict, device: torch.device) -> Path:
     }
     (out / "recipe.json").write_text(json.dumps(record, indent=2) + "\n")
     return last
-
-
-def add_recipe_parser(commands: argparse._SubParsersAction) -> None:
-    """The `gpu-recipe` subcommand on the training CLI's subparsers."""
-    p = commands.add_parser("gpu-recipe", help="stage A + stage B inside a wall-clock budget (one GPU)")
-    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="default: the packaged gpu-recipe.json")
-    p.add_argument("--budget-seconds", type=float, help="the whole run, from data loading to the last checkpoint")
-    p.add_argument("--device", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
-    p.add_argument("--output-dir")
-    p.add_argument("--data-dir")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config key")
 
 
 def recipe_main(args: argparse.Namespace) -> int:

@@ -22,14 +22,14 @@ from pathlib import Path
 
 import torch
 
+from ..architectures import ARCHITECTURES, LITEMEDSAM_GRAPHS
 from ..checkpoints import official_litemedsam_checkpoint, sha256_of
-from ..contract import LITEMEDSAM_FAMILY, MODEL_PROMPT_MODES
 from ..export import export_litemedsam, export_skip_decoder_model
 from ..modeling import load_state_dict
 from .evaluate import OFFICIAL, architecture
 from .models import ENCODER_PREFIX
 
-RESERVED = tuple(MODEL_PROMPT_MODES)  # the folders the export commands write
+RESERVED = tuple(ARCHITECTURES)  # the folders the export commands write
 NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 
@@ -101,7 +101,7 @@ def ship(checkpoint: Path, name: str, evaluation_dir: Path, weights_dir: Path) -
     record = training_record(checkpoint)
     model = architecture(record["config"])
     with tempfile.TemporaryDirectory(dir=weights_dir) as scratch:
-        if model in LITEMEDSAM_FAMILY:
+        if ARCHITECTURES[model].graphs == LITEMEDSAM_GRAPHS:
             manifest = export_litemedsam(Path(scratch) / name, checkpoint, model)
             encoders = {cache["encoder"]["sha256"]["encoder.bin"] for cache in record["caches"]}
             if encoders != {manifest["files"]["encoder.bin"]}:
