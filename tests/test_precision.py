@@ -13,13 +13,13 @@ from conftest import REPO
 from medsam_laptop import cli
 from medsam_laptop.architectures import DEFAULT_MODEL
 from medsam_laptop.case_files import few_encoder_calls
+from medsam_laptop.cpu import cpu_class
 from medsam_laptop.engine import OpenVINOEngine, cache_namespace
 from medsam_laptop.precision import (
     FAST_START_MAX_CASES,
     Configuration,
     PrecisionError,
     choose,
-    cpu_class,
     int8_sha256s,
     read_record,
     resolve,

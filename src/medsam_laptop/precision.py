@@ -12,7 +12,7 @@ and every encoder call more (docs/startup.md), so it pays only in a process that
 times: a lone 2D case, as in the organizers' harness. Its outputs differ in the last bits, so it passes
 the gate on its own or not at all.
 
-`auto` reads the CPU's class (`cpu_class`) and runs the fastest configuration that the model's record
+`auto` reads the CPU's class (`cpu.cpu_class`) and runs the fastest configuration that the model's record
 (`weights/<model>/precision.json`) lists as having passed the accuracy gate on that class; f32 where none
 has. For a run of few encoder calls (`FAST_START_MAX_CASES` 2D cases or fewer, no 3D case) it takes that
 configuration's fast-start variant instead, where the record says it passed too. The record is written
@@ -21,9 +21,10 @@ measured them.
 """
 
 import json
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+from .cpu import cpu_class, cpu_flags, openvino_capabilities
 
 HINTS = ("f32", "bf16", "f16")
 INT8 = "int8"
@@ -36,16 +37,6 @@ FAST_START_MAX_CASES = 6  # up to this many 2D cases (one encoder call each) mak
 RECORD_FILE = "precision.json"
 INT8_RECORD_FILE = "int8.json"  # written by quantize.py
 INT8_FILES = ("encoder-int8.xml", "encoder-int8.bin")
-
-# CPU classes, most capable first; a CPU belongs to the first whose needs it meets.
-CPU_CLASSES = {
-    "amx": {"flags": {"amx_bf16", "amx_int8"}, "capabilities": {"BF16"}},
-    "avx512-bf16": {"flags": {"avx512_bf16"}, "capabilities": {"BF16"}},
-    "avx512": {"flags": {"avx512f"}, "capabilities": set()},
-    "avx2": {"flags": {"avx2"}, "capabilities": set()},
-}
-OTHER_CPU = "other"
-REPORTED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "avx512_fp16", "amx_bf16", "amx_int8")
 
 
 class PrecisionError(ValueError):
@@ -98,49 +89,6 @@ class Configuration:
     @property
     def decoder_hint(self) -> str:
         return self.decoder
-
-
-def _cpuinfo_field(name: str, cpuinfo: Path) -> str | None:
-    """The value of the first `name` line of /proc/cpuinfo (the first processor's), or None."""
-    try:
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith(name):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
-
-
-def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
-    """The ISA flags of the first processor (empty where /proc/cpuinfo cannot be read)."""
-    return set((_cpuinfo_field("flags", cpuinfo) or "").split())
-
-
-def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
-    return _cpuinfo_field("model name", cpuinfo) or "unknown CPU"
-
-
-def cpu_class(capabilities: set[str], flags: set[str]) -> str:
-    """The class of a CPU from OpenVINO's OPTIMIZATION_CAPABILITIES and the ISA flags."""
-    for name, needs in CPU_CLASSES.items():
-        if needs["flags"] <= flags and needs["capabilities"] <= capabilities:
-            return name
-    return OTHER_CPU
-
-
-def describe_cpu(capabilities: set[str], flags: set[str]) -> str:
-    """One line for reports: model, class, the flags that decide precision, OpenVINO's capabilities."""
-    shown = ", ".join(f for f in REPORTED_FLAGS if f in flags) or "none of " + ", ".join(REPORTED_FLAGS)
-    return (
-        f"{cpu_model()}, {os.cpu_count()} cores, class `{cpu_class(capabilities, flags)}`; flags {shown}; "
-        f"OpenVINO capabilities {', '.join(sorted(capabilities))}"
-    )
-
-
-def openvino_capabilities() -> set[str]:
-    from .openvino_runtime import ov
-
-    return set(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 
 
 def read_record(model_dir: Path) -> dict:

@@ -33,8 +33,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from ..cpu import cpu_model
 from ..evaluation_guard import EvaluationSetError
-from ..precision import cpu_model
 from ..transforms import MODEL_SIZE
 from .augment import Augmentation
 from .config import CONFIG_DIR, ConfigError, config_from_options, expand_path
