@@ -33,10 +33,10 @@ class Architecture:
 
     def export_command(self, name: str, checkpoint: Path | None = None) -> list[str]:
         """The `python -m medsam_laptop` arguments that write this architecture's IR under weights/NAME from
-        a checkpoint; without one, from the bundled weights, or with a CHECKPOINT placeholder."""
+        `checkpoint`; None (bundled architectures only): from the bundled weights."""
         if self.graphs == LITEMEDSAM_GRAPHS:
             return ["export", "--model", name, *(["--checkpoint", str(checkpoint)] if checkpoint else [])]
-        return ["import-checkpoint", "--model", name, str(checkpoint or "CHECKPOINT")]
+        return ["import-checkpoint", "--model", name, str(checkpoint)]
 
 
 ARCHITECTURES = {

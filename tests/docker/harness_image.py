@@ -67,3 +67,18 @@ def build_test_image(context: Path) -> str:
     )
     assert built.returncode == 0, built.stderr
     return TEST_IMAGE
+
+
+def fake_cases(folder: Path, *names: str) -> Path:
+    """A new cases folder of files with these names; the harness image acts by name, never reads them."""
+    folder.mkdir()
+    for name in names:
+        (folder / name).write_bytes(b"not really an npz")
+    return folder
+
+
+def run_time_eval(*argv: str) -> int:
+    """`python -m evaluation time-eval ARGV` in this process; its exit status."""
+    from evaluation.cli import main
+
+    return main(["time-eval", *argv])

@@ -4,7 +4,6 @@ Docker engine, with the throwaway HARNESS TEST image (harness_image.py).
 Skipped without an engine, the base image or dask; under CI=true those fail (conftest.require).
 """
 
-import argparse
 import csv
 import socket
 import threading
@@ -12,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from harness_image import build_test_image, docker
+from harness_image import build_test_image, docker, fake_cases, run_time_eval
 
 from dask_cluster import local_cluster
 from evaluation import time_eval as te
@@ -35,20 +34,6 @@ def cluster(tmp_path, test_image):
         docker("rm", "-f", *names)
 
 
-def _cases(folder: Path, *names: str) -> Path:
-    folder.mkdir()
-    for name in names:
-        (folder / name).write_bytes(b"not really an npz")
-    return folder
-
-
-def _time_eval(*argv: str) -> int:
-    parser = argparse.ArgumentParser()
-    te.add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["time-eval", *argv])
-    return args.run(args)
-
-
 def _outcomes(out: Path) -> list[dict[str, str]]:
     with open(out / TEAM / f"{TEAM}_outcomes.csv", newline="") as f:
         return list(csv.DictReader(f))
@@ -61,10 +46,10 @@ def test_every_case_runs_once_on_a_named_worker_from_a_tarball(cluster, test_ima
     assert docker("save", "-o", str(dockers / "HarnessTest.tar"), f"{TEAM}:latest").returncode == 0
     assert docker("rmi", f"{TEAM}:latest").returncode == 0  # each worker loads it
     names = ["a_ok.npz", "b_ok.npz", "missing_x.npz", *(f"persist_{i}.npz" for i in range(4))]
-    cases = _cases(tmp_path / "cases", *names)
+    cases = fake_cases(tmp_path / "cases", *names)
     out, work = tmp_path / "out", tmp_path / "work"
     try:
-        status = _time_eval(
+        status = run_time_eval(
             "-i",
             str(cases),
             "-o",
@@ -101,7 +86,7 @@ def test_every_case_runs_once_on_a_named_worker_from_a_tarball(cluster, test_ima
 
 
 def test_a_case_whose_worker_is_lost_runs_again_on_another(cluster, test_image, tmp_path):
-    cases = _cases(tmp_path / "cases", "a_ok.npz", "b_ok.npz", "nap_x.npz", "c_ok.npz")
+    cases = fake_cases(tmp_path / "cases", "a_ok.npz", "b_ok.npz", "nap_x.npz", "c_ok.npz")
     out, work = tmp_path / "out", tmp_path / "work"
     lost = []
 
@@ -116,7 +101,7 @@ def test_a_case_whose_worker_is_lost_runs_again_on_another(cluster, test_image, 
 
     killer = threading.Thread(target=kill_the_worker_running_nap_x, daemon=True)
     killer.start()
-    status = _time_eval(
+    status = run_time_eval(
         "-i", str(cases), "-o", str(out), "--image", test_image, "--team", TEAM, "--work-dir", str(work),
         "--scheduler", cluster.address,
     )  # fmt: skip
@@ -129,9 +114,11 @@ def test_a_case_whose_worker_is_lost_runs_again_on_another(cluster, test_image, 
 
 
 def test_workers_without_the_docker_resource_are_refused(tmp_path, capsys):
-    cases = _cases(tmp_path / "cases", "a_ok.npz")
+    cases = fake_cases(tmp_path / "cases", "a_ok.npz")
     with local_cluster(tmp_path / "cluster", workers=1) as plain:
-        status = _time_eval("-i", str(cases), "-o", str(tmp_path / "out"), "--image", "x", "--scheduler", plain.address)
+        status = run_time_eval(
+            "-i", str(cases), "-o", str(tmp_path / "out"), "--image", "x", "--scheduler", plain.address
+        )
     assert status == 2
     assert "has the resource docker=1" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

@@ -3,11 +3,10 @@
 Without an engine or the base image the tests are skipped; under CI=true they fail (conftest.require).
 """
 
-import argparse
 from pathlib import Path
 
 import pytest
-from harness_image import build_test_image, docker
+from harness_image import build_test_image, docker, fake_cases, run_time_eval
 
 from evaluation import time_eval as te
 
@@ -17,23 +16,9 @@ def test_image(tmp_path_factory) -> str:
     return build_test_image(tmp_path_factory.mktemp("harness-image"))
 
 
-def _cases(folder: Path, *names: str) -> Path:
-    folder.mkdir()
-    for name in names:
-        (folder / name).write_bytes(b"not really an npz")
-    return folder
-
-
-def _time_eval(*argv: str) -> int:
-    parser = argparse.ArgumentParser()
-    te.add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["time-eval", *argv])
-    return args.run(args)
-
-
 def _harness(cases: Path, out: Path, image: str, *extra: str) -> int:
     """time-eval of `image` on `cases` as the team "harnesstest"."""
-    return _time_eval("-i", str(cases), "-o", str(out), "--image", image, "--team", "harnesstest", *extra)
+    return run_time_eval("-i", str(cases), "-o", str(out), "--image", image, "--team", "harnesstest", *extra)
 
 
 def _outcomes(out: Path, team: str) -> dict[str, str]:
@@ -42,7 +27,7 @@ def _outcomes(out: Path, team: str) -> dict[str, str]:
 
 
 def test_each_failure_is_reported_and_fails_the_run(test_image, tmp_path):
-    cases = _cases(tmp_path / "cases", "a_ok.npz", "fail_x.npz", "missing_x.npz", "misnamed_x.npz", "eat_x.npz")
+    cases = fake_cases(tmp_path / "cases", "a_ok.npz", "fail_x.npz", "missing_x.npz", "misnamed_x.npz", "eat_x.npz")
     out = tmp_path / "out"
     assert _harness(cases, out, test_image) == 1
     assert _outcomes(out, "harnesstest") == {
@@ -59,7 +44,7 @@ def test_each_failure_is_reported_and_fails_the_run(test_image, tmp_path):
 
 
 def test_oom_kill_and_timeout(test_image, tmp_path):
-    cases = _cases(tmp_path / "cases", "oom_x.npz", "slow_x.npz")
+    cases = fake_cases(tmp_path / "cases", "oom_x.npz", "slow_x.npz")
     out = tmp_path / "out"
     assert _harness(cases, out, test_image, "--memory", "64m", "--timeout", "3") == 1
     assert _outcomes(out, "harnesstest") == {"oom_x.npz": te.OOM_KILLED, "slow_x.npz": te.TIMEOUT}
@@ -67,7 +52,7 @@ def test_oom_kill_and_timeout(test_image, tmp_path):
 
 
 def test_outputs_survive_between_cases_unless_fresh_dirs(test_image, tmp_path):
-    cases = _cases(tmp_path / "cases", "persist_1.npz", "persist_2.npz")
+    cases = fake_cases(tmp_path / "cases", "persist_1.npz", "persist_2.npz")
     out = tmp_path / "out"
     _harness(cases, out, test_image)
     assert _outcomes(out, "harnesstest") == {"persist_1.npz": te.MISSING_OUTPUT, "persist_2.npz": te.OK}
@@ -77,7 +62,7 @@ def test_outputs_survive_between_cases_unless_fresh_dirs(test_image, tmp_path):
 
 def test_other_uid_no_network_and_a_leftover_container(test_image, tmp_path, capsys):
     assert docker("create", "--name", "harnesstest", test_image, "true").returncode == 0
-    cases = _cases(tmp_path / "cases", "a_ok.npz")
+    cases = fake_cases(tmp_path / "cases", "a_ok.npz")
     out = tmp_path / "out"
     assert _harness(cases, out, test_image, "--docker-args=--network none -u 4242:4242") == 0
     assert "removed a leftover container named harnesstest" in capsys.readouterr().out
@@ -85,7 +70,7 @@ def test_other_uid_no_network_and_a_leftover_container(test_image, tmp_path, cap
 
 
 def test_a_cache_other_users_cannot_clean_up_fails_the_team(test_image, tmp_path, capsys):
-    cases = _cases(tmp_path / "cases", "lock_x.npz")
+    cases = fake_cases(tmp_path / "cases", "lock_x.npz")
     out = tmp_path / "out"
     assert _harness(cases, out, test_image) == 1
     assert _outcomes(out, "harnesstest") == {"lock_x.npz": te.OK}
@@ -98,11 +83,11 @@ def test_tarballs_are_loaded_named_run_and_removed(test_image, tmp_path, capsys)
     assert docker("tag", test_image, "harnesstest:latest").returncode == 0
     assert docker("save", "-o", str(dockers / "HarnessTest.tar"), "harnesstest:latest").returncode == 0
     (dockers / "Wrong.tar").write_bytes((dockers / "HarnessTest.tar").read_bytes())
-    cases = _cases(tmp_path / "cases", "a_ok.npz")
+    cases = fake_cases(tmp_path / "cases", "a_ok.npz")
     out = tmp_path / "out"
     try:
         # Wrong.tar loads as harnesstest:latest, not wrong:latest: reported, status 1.
-        assert _time_eval("-i", str(cases), "-o", str(out), "-d", str(dockers)) == 1
+        assert run_time_eval("-i", str(cases), "-o", str(out), "-d", str(dockers)) == 1
         assert "no image wrong:latest" in capsys.readouterr().err
         assert _outcomes(out, "harnesstest") == {"a_ok.npz": te.OK}
         assert not (out / "wrong").exists()

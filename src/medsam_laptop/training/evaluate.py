@@ -79,11 +79,6 @@ def architecture(config: dict) -> str:
     return config.get("model", OFFICIAL_MODEL) if config["stage"] == "finetune-decoder" else "swin-litemedsam"
 
 
-def export_command(model: str, checkpoint: Path) -> list[str]:
-    """The command line that writes a checkpoint's IR into a weights folder."""
-    return ARCHITECTURES[model].export_command(model, checkpoint)
-
-
 class SharedEncoder:
     """One case's encoder outputs, computed once by the first engine asked and shared by the others;
     `seconds`: the encoder time of the case."""
@@ -175,7 +170,9 @@ def evaluate(
     for label, checkpoint in zip(labels, checkpoints):
         model = architecture(torch.load(checkpoint, map_location="cpu", weights_only=True)["config"])
         weights = out / "weights" / label
-        if run_step(["medsam_laptop", *export_command(model, checkpoint), "--weights-dir", str(weights)]):
+        if run_step(
+            ["medsam_laptop", *ARCHITECTURES[model].export_command(model, checkpoint), "--weights-dir", str(weights)]
+        ):
             raise RuntimeError(f"could not export {checkpoint} as {model}")
         models[label] = weights / model
         result["candidates"][label] = {"checkpoint": str(checkpoint), "checkpoint_sha256": sha256_of(checkpoint)}

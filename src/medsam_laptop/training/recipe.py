@@ -37,14 +37,14 @@ from ..cpu import cpu_model
 from ..evaluation_guard import EvaluationSetError
 from ..transforms import MODEL_SIZE
 from .augment import Augmentation
-from .config import CONFIG_DIR, ConfigError, config_from_options, expand_path
+from .config import ConfigError, config_from_options, default_config, expand_path
 from .data import DistillDataset, IndexDataset, PromptDataset, PromptSampling
 from .distill import cached_distill_losses, teacher_outputs
 from .finetune import finetune_losses
 from .loop import fit, pick_device, uses_amp
 from .models import build_student, load_teacher
 
-DEFAULT_CONFIG = CONFIG_DIR / "gpu-recipe.json"
+DEFAULT_CONFIG = default_config("gpu-recipe")
 STAGES = ("distill", "finetune")
 OVERRIDES = {  # option -> config key
     "budget_seconds": "budget_seconds",
