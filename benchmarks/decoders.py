@@ -20,11 +20,11 @@ sys.path[:0] = [str(REPO / "src"), str(REPO)]
 
 import numpy as np  # noqa: E402
 
-from medsam_laptop.cases import read_case  # noqa: E402
-from medsam_laptop.cpu import cpu_flags, describe_cpu, openvino_capabilities  # noqa: E402
-from medsam_laptop.engine import OpenVINOEngine  # noqa: E402
+from medsam_laptop.engines.cpu import cpu_flags, describe_cpu, openvino_capabilities  # noqa: E402
+from medsam_laptop.engines.openvino_engine import OpenVINOEngine  # noqa: E402
+from medsam_laptop.inference.transforms import box_to_model, model_input  # noqa: E402
+from medsam_laptop.io.cases import read_case  # noqa: E402
 from medsam_laptop.paths import evaluation_cases  # noqa: E402
-from medsam_laptop.transforms import box_to_model, model_input  # noqa: E402
 
 CASE = "2DBox_Endoscopy"  # the first case of this group is the image every round uses
 

@@ -38,10 +38,10 @@ sys.path[:0] = [str(REPO / "src"), str(REPO)]
 from evaluation import docker_engine, time_eval  # noqa: E402
 from evaluation.compute_metrics import score_folder  # noqa: E402
 from evaluation.leaderboard import summarize  # noqa: E402
-from medsam_laptop.case_files import modality_group  # noqa: E402
-from medsam_laptop.cpu import cpu_class, cpu_flags, describe_cpu, openvino_capabilities  # noqa: E402
+from medsam_laptop.engines.cpu import cpu_class, cpu_flags, describe_cpu, openvino_capabilities  # noqa: E402
+from medsam_laptop.engines.precision import resolve  # noqa: E402
+from medsam_laptop.io.case_files import modality_group  # noqa: E402
 from medsam_laptop.paths import evaluation_cases  # noqa: E402
-from medsam_laptop.precision import resolve  # noqa: E402
 
 STAGES = ("interpreter", "imports", "compile", "read", "preprocess", "encode", "decode", "postprocess", "write")
 

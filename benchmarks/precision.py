@@ -34,13 +34,20 @@ import openvino as ov  # noqa: E402
 
 from evaluation.compute_metrics import score_folder  # noqa: E402
 from evaluation.leaderboard import OVERALL, summarize  # noqa: E402
-from medsam_laptop.atomic import write_atomically  # noqa: E402
-from medsam_laptop.checkpoints import sha256_of  # noqa: E402
-from medsam_laptop.cpu import REPORTED_FLAGS, cpu_class, cpu_flags, cpu_model, describe_cpu, openvino_capabilities  # noqa: E402
-from medsam_laptop.engine import MISSING_GRAPH_HINTS, OpenVINOEngine, decoder_specs  # noqa: E402
+from medsam_laptop.engines.cpu import (  # noqa: E402
+    REPORTED_FLAGS,
+    cpu_class,
+    cpu_flags,
+    cpu_model,
+    describe_cpu,
+    openvino_capabilities,
+)
+from medsam_laptop.engines.openvino_engine import MISSING_GRAPH_HINTS, OpenVINOEngine, decoder_specs  # noqa: E402
+from medsam_laptop.engines.precision import INT8_FILES, RECORD_FILE, SHORTHANDS, Configuration  # noqa: E402
+from medsam_laptop.inference.predict import PredictOptions, run  # noqa: E402
+from medsam_laptop.io.atomic import write_atomically  # noqa: E402
+from medsam_laptop.io.checkpoints import sha256_of  # noqa: E402
 from medsam_laptop.paths import evaluation_cases  # noqa: E402
-from medsam_laptop.precision import INT8_FILES, RECORD_FILE, SHORTHANDS, Configuration  # noqa: E402
-from medsam_laptop.predict import PredictOptions, run  # noqa: E402
 
 GATE_OVERALL, GATE_GROUP = 0.003, 0.01
 

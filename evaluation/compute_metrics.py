@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from medsam_laptop.case_files import modality_group
-from medsam_laptop.npz import ArrayHeader, NpzError, read_arrays
+from medsam_laptop.io.case_files import modality_group
+from medsam_laptop.io.npz import ArrayHeader, NpzError, read_arrays
 
 from . import leaderboard
 from .metrics import MetricOptions, case_scores
@@ -62,7 +62,7 @@ def read_segs(path: Path, shape: tuple[int, ...], max_bytes: int = DEFAULT_MAX_S
     """Load the ``segs`` array of an untrusted npz file.
 
     The array header (shape == ``shape``, an integer, bool or float dtype, at most ``max_bytes``)
-    is checked before any data is decompressed; pickles are refused (medsam_laptop.npz).
+    is checked before any data is decompressed; pickles are refused (medsam_laptop.io.npz).
 
     Raises:
         SegError: with status missing / too-large / unreadable / wrong-dtype / wrong-shape.

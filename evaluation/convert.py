@@ -10,7 +10,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from medsam_laptop.cases import label_dtype
+from medsam_laptop.io.cases import label_dtype
 
 CT_WINDOW = (40.0, 400.0)  # level, width: soft tissue, the organizers' default
 MIN_VOXELS_3D = 30

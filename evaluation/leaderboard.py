@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from medsam_laptop.case_files import modality_group
+from medsam_laptop.io.case_files import modality_group
 
 OVERALL = "mean of group means"
 

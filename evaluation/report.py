@@ -24,8 +24,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from medsam_laptop.atomic import write_atomically
-from medsam_laptop.npz import NpzError, read_arrays
+from medsam_laptop.io.atomic import write_atomically
+from medsam_laptop.io.npz import NpzError, read_arrays
 
 from . import leaderboard
 from .compute_metrics import DEFAULT_MAX_SEG_BYTES, OK, CaseResult, SegError, read_segs
@@ -34,7 +34,7 @@ MAX_SIDE = 384  # overlay size: the longer side, in pixels
 GT_COLOUR = (0, 200, 0)  # BGR: green
 SEG_COLOUR = (255, 0, 255)  # BGR: magenta
 METRICS_COLUMNS = ("case", "dsc", "nsd", "status", "detail")
-# Timing CSV kind -> (case column, seconds column): medsam_laptop.timer and evaluation.time_eval.
+# Timing CSV kind -> (case column, seconds column): medsam_laptop.inference.timer and evaluation.time_eval.
 TIMING_COLUMNS = {"pipeline timer": ("case", "total"), "time-eval": ("CaseName", "RunningTime")}
 TOP_CHANGES = 10
 

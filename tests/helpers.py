@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from medsam_laptop.cases import read_case
-from medsam_laptop.segment import segment_2d, segment_3d
-from medsam_laptop.timer import StageTimer
+from medsam_laptop.inference.segment import segment_2d, segment_3d
+from medsam_laptop.inference.timer import StageTimer
+from medsam_laptop.io.cases import read_case
 
 REPO = Path(__file__).resolve().parents[1]
 MIN_OBJECT_DSC = 0.999  # where two f32 runs differ at all: float rounding at the zero crossing only

@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 from helpers import REPO, assert_like_reference, copy_cases, object_dscs, predict, predict_command
-from medsam_laptop import atomic, cli
+from medsam_laptop import cli
+from medsam_laptop.io import atomic
 
 US, PET = "2DBox_US_stubus_01.npz", "3DBox_PET_ibsi-sts_STS002.npz"
 GOOD = [US, PET]

@@ -5,9 +5,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from medsam_laptop.case_files import list_cases
-from medsam_laptop.cases import CaseError, label_dtype, read_case, write_segs
-from medsam_laptop.npz import NpzError
+from medsam_laptop.io.case_files import list_cases
+from medsam_laptop.io.cases import CaseError, label_dtype, read_case, write_segs
+from medsam_laptop.io.npz import NpzError
 
 
 def _save(path, **arrays):

@@ -19,7 +19,7 @@ from conftest import REPO
 from evaluation.cli import main as evaluation_main
 from helpers import assert_like_reference, copy_cases, object_dscs, predict
 from medsam_laptop.architectures import DEFAULT_MODEL
-from medsam_laptop.timer import CASE_STAGES, COLUMNS, STARTUP_STAGES
+from medsam_laptop.inference.timer import CASE_STAGES, COLUMNS, STARTUP_STAGES
 
 US, US2, PET = "2DBox_US_stubus_01.npz", "2DBox_US_stubus_04.npz", "3DBox_PET_ibsi-sts_STS002.npz"
 
@@ -55,7 +55,7 @@ def test_predict_folder_with_a_bad_case(tmp_path, cases_dir, reference_dir):
 def test_inference_imports_openvino_without_its_converter():
     probe = (
         "import sys\n"
-        "from medsam_laptop.openvino_runtime import ov\n"
+        "from medsam_laptop.engines.openvino_runtime import ov\n"
         "assert 'openvino.tools.ovc' not in sys.modules and not hasattr(ov, 'convert_model')\n"
         "assert 'CPU' in ov.Core().available_devices\n"
         "from openvino.tools.ovc import convert_model  # the export command's import still works\n"

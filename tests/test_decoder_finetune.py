@@ -13,12 +13,15 @@ from conftest import SHARED, require, require_torch
 
 torch = require_torch()
 
-from medsam_laptop.case_files import modality_group, source_name  # noqa: E402
-from medsam_laptop.cases import read_case  # noqa: E402
-from medsam_laptop.engine import OpenVINOEngine  # noqa: E402
+from medsam_laptop.engines.openvino_engine import OpenVINOEngine  # noqa: E402
+from medsam_laptop.inference.segment import z_ranges  # noqa: E402
+from medsam_laptop.inference.transforms import box_to_model, model_input, prior_box  # noqa: E402
+from medsam_laptop.io.case_files import modality_group, source_name  # noqa: E402
+from medsam_laptop.io.cases import read_case  # noqa: E402
 from medsam_laptop.paths import default_weights_dir  # noqa: E402
-from medsam_laptop.segment import z_ranges  # noqa: E402
-from medsam_laptop.training.cached_prompts import (  # noqa: E402
+from medsam_laptop.training.cli import main as training_main  # noqa: E402
+from medsam_laptop.training.config import CONFIG_DIR, ConfigError, default_config, load_config  # noqa: E402
+from medsam_laptop.training.decoder.cached_prompts import (  # noqa: E402
     CachedPromptDataset,
     CacheSource,
     PropagationSampling,
@@ -29,10 +32,7 @@ from medsam_laptop.training.cached_prompts import (  # noqa: E402
     perturb_mask,
     split_cases,
 )
-from medsam_laptop.training.cli import main as training_main  # noqa: E402
-from medsam_laptop.training.config import CONFIG_DIR, ConfigError, default_config, load_config  # noqa: E402
-from medsam_laptop.training.decoder_finetune import decode_cached, run  # noqa: E402
-from medsam_laptop.training.feature_cache import (  # noqa: E402
+from medsam_laptop.training.decoder.feature_cache import (  # noqa: E402
     STAGE_SHAPES,
     CacheError,
     CacheItem,
@@ -41,8 +41,8 @@ from medsam_laptop.training.feature_cache import (  # noqa: E402
     item_image,
     load_features,
 )
+from medsam_laptop.training.decoder.finetune import decode_cached, run  # noqa: E402
 from medsam_laptop.training.targets import model_mask, tight_box  # noqa: E402
-from medsam_laptop.transforms import box_to_model, model_input, prior_box  # noqa: E402
 
 TRAIN = SHARED / "data" / "cvpr24-train"
 EXTRA = SHARED / "data" / "cvpr24-train-extra"
@@ -216,12 +216,12 @@ def test_split_keeps_whole_sources_out_where_a_group_has_several():
 def test_whole_volume_validation_is_segment_3d_on_the_cached_features(cache, data_dir):
     """The validation of a 3D case propagates over the volume as `segment_3d` does: the same masks as
     segment_3d run with the live f32 encoder whose outputs are rounded to float16 as the cache stores them."""
-    from medsam_laptop.checkpoints import official_litemedsam_checkpoint
+    from medsam_laptop.inference.segment import segment_3d
+    from medsam_laptop.inference.timer import StageTimer
+    from medsam_laptop.io.checkpoints import official_litemedsam_checkpoint
     from medsam_laptop.modeling import build_litemedsam
-    from medsam_laptop.segment import segment_3d
-    from medsam_laptop.timer import StageTimer
-    from medsam_laptop.training.decoder_finetune import validation_decoder
-    from medsam_laptop.training.validation import case_dice, segment_cached_case
+    from medsam_laptop.training.decoder.finetune import validation_decoder
+    from medsam_laptop.training.decoder.validation import case_dice, segment_cached_case
 
     model = build_litemedsam(official_litemedsam_checkpoint())
     decode = validation_decoder(model)
@@ -398,7 +398,7 @@ def stage_cache(data_dir, tmp_path_factory) -> Path:
 
 
 def test_stage_cache_holds_tinyvits_stage_outputs(stage_cache, data_dir):
-    from medsam_laptop.checkpoints import official_litemedsam_checkpoint
+    from medsam_laptop.io.checkpoints import official_litemedsam_checkpoint
     from medsam_laptop.modeling import build_litemedsam
 
     items = cached_items(stage_cache)
@@ -455,7 +455,7 @@ def skip_finetuned(stage_cache, data_dir, tmp_path_factory) -> Path:
 
 
 def test_skip_decoder_starts_from_litemedsam_and_trains_the_decoder_only(skip_finetuned):
-    from medsam_laptop.checkpoints import official_litemedsam_checkpoint
+    from medsam_laptop.io.checkpoints import official_litemedsam_checkpoint
     from medsam_laptop.modeling import load_state_dict
 
     lite = load_state_dict(official_litemedsam_checkpoint())
@@ -495,7 +495,7 @@ def test_exported_skip_decoder_computes_what_training_did(skip_finetuned, stage_
 def _scored(evaluation: Path, checkpoint: Path) -> Path:
     """An evaluation folder as `evaluate` leaves it, for `ship`: the verdict "selectable" and two summaries
     (ship copies them; what they say is evaluate's business, tested above)."""
-    from medsam_laptop.checkpoints import sha256_of
+    from medsam_laptop.io.checkpoints import sha256_of
 
     for label in ("litemedsam", "candidate"):
         (evaluation / "metrics" / label).mkdir(parents=True)

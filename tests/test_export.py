@@ -10,8 +10,8 @@ from conftest import REPO, require, require_module, require_torch
 torch = require_torch()
 ov = require_module("openvino", "openvino (requirements.txt)")
 
-from medsam_laptop.checkpoints import sha256_of  # noqa: E402
-from medsam_laptop.export import IR_FILES, export_litemedsam  # noqa: E402
+from medsam_laptop.export.ir import IR_FILES, export_litemedsam  # noqa: E402
+from medsam_laptop.io.checkpoints import sha256_of  # noqa: E402
 
 WEIGHTS = REPO / "weights" / "litemedsam"
 MANIFEST = json.loads((WEIGHTS / "manifest.json").read_text())
@@ -62,7 +62,7 @@ def test_every_architecture_has_a_builder_and_every_committed_model_a_known_arch
     """The torch builders and the torch-free table name the same architectures, and every committed model
     folder's manifest names one of them; its prompt modes are the table's."""
     from medsam_laptop.architectures import ARCHITECTURES, DEFAULT_MODEL, OFFICIAL_MODEL
-    from medsam_laptop.engine import decoder_specs
+    from medsam_laptop.engines.openvino_engine import decoder_specs
     from medsam_laptop.modeling import model_registry
 
     assert set(model_registry) == set(ARCHITECTURES)

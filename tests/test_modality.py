@@ -8,8 +8,8 @@ from conftest import require_torch
 
 torch = require_torch()
 
-from medsam_laptop.checkpoints import official_litemedsam_checkpoint  # noqa: E402
-from medsam_laptop.engine import OpenVINOEngine  # noqa: E402
+from medsam_laptop.engines.openvino_engine import OpenVINOEngine  # noqa: E402
+from medsam_laptop.io.checkpoints import official_litemedsam_checkpoint  # noqa: E402
 from medsam_laptop.modality import MODALITY_GROUPS, modality_index, modality_one_hot  # noqa: E402
 from medsam_laptop.modeling import build_litemedsam, init_from_litemedsam, load_state_dict  # noqa: E402
 from medsam_laptop.modeling.build import build_litemedsam_modality  # noqa: E402

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from medsam_laptop.npz import MAX_HEADER_BYTES, ArrayHeader, NpzError, read_arrays, read_headers
+from medsam_laptop.io.npz import MAX_HEADER_BYTES, ArrayHeader, NpzError, read_arrays, read_headers
 
 MiB = 1 << 20
 

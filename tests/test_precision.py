@@ -12,10 +12,9 @@ import pytest
 from conftest import REPO
 from medsam_laptop import cli
 from medsam_laptop.architectures import DEFAULT_MODEL
-from medsam_laptop.case_files import few_encoder_calls
-from medsam_laptop.cpu import cpu_class
-from medsam_laptop.engine import OpenVINOEngine, cache_namespace
-from medsam_laptop.precision import (
+from medsam_laptop.engines.cpu import cpu_class
+from medsam_laptop.engines.openvino_engine import OpenVINOEngine, cache_namespace
+from medsam_laptop.engines.precision import (
     FAST_START_MAX_CASES,
     Configuration,
     PrecisionError,
@@ -24,6 +23,7 @@ from medsam_laptop.precision import (
     read_record,
     resolve,
 )
+from medsam_laptop.io.case_files import few_encoder_calls
 
 WEIGHTS = REPO / "weights" / "litemedsam"
 ZEN4 = {"avx2", "avx512f", "avx512_bf16", "avx512_vnni"}

@@ -5,11 +5,11 @@ z_min == z_max segments that one slice."""
 import numpy as np
 
 from helpers import object_dscs
-from medsam_laptop import segment
-from medsam_laptop.cases import read_case
-from medsam_laptop.segment import segment_2d, segment_3d, segment_3d_per_box
-from medsam_laptop.timer import StageTimer
-from medsam_laptop.transforms import model_input
+from medsam_laptop.inference import segment
+from medsam_laptop.inference.segment import segment_2d, segment_3d, segment_3d_per_box
+from medsam_laptop.inference.timer import StageTimer
+from medsam_laptop.inference.transforms import model_input
+from medsam_laptop.io.cases import read_case
 
 PET = "3DBox_PET_ibsi-sts_STS002.npz"  # 48 x 27 x 30, one box [10, 10, 16, 19, 16, 31]
 

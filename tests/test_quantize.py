@@ -9,10 +9,10 @@ import pytest
 from conftest import REPO, SHARED, require
 from helpers import object_dscs, segment_file
 from medsam_laptop import cli
-from medsam_laptop.cases import read_case
-from medsam_laptop.checkpoints import sha256_of
-from medsam_laptop.evaluation_guard import EvaluationSetError
-from medsam_laptop.quantize import INT8_FILES, calibration_items, float_layers
+from medsam_laptop.export.quantize import INT8_FILES, calibration_items, float_layers
+from medsam_laptop.io.cases import read_case
+from medsam_laptop.io.checkpoints import sha256_of
+from medsam_laptop.io.evaluation_guard import EvaluationSetError
 
 WEIGHTS = REPO / "weights" / "litemedsam"
 TRAIN = SHARED / "data" / "cvpr24-train"
@@ -76,7 +76,7 @@ def test_int8_masks_overlap_f32_on_every_cpu(case, least_dsc, cases_dir, ov_engi
     with the committed encoder (quantized from the rewritten TinyViT IR): the endoscopy polyp 0.9965 and
     the PET volume's small lesion (propagated over its slices) 0.71 on an AMX Xeon (2026-12-02); the PET
     lesion 0.84 on an AVX-512 Zen 4 EPYC."""
-    from medsam_laptop.engine import OpenVINOEngine
+    from medsam_laptop.engines.openvino_engine import OpenVINOEngine
 
     int8 = OpenVINOEngine(WEIGHTS, precision="int8")
     runtime = int8._encoder.get_compiled_model().get_runtime_model()

@@ -1,4 +1,4 @@
-"""The GPU recipe (medsam_laptop.training.recipe): the step-count arithmetic on a fake clock, and the whole
+"""The GPU recipe (medsam_laptop.training.swin.recipe): the step-count arithmetic on a fake clock, and the whole
 recipe end to end on the CPU with a tiny budget on two small training cases (one without ground truth, so
 that stage B draws pseudo-labels), each with its mirrored copy."""
 
@@ -14,15 +14,15 @@ from conftest import require_torch
 
 torch = require_torch()
 
-from medsam_laptop.cases import read_case  # noqa: E402
+from medsam_laptop.inference.transforms import model_input  # noqa: E402
+from medsam_laptop.io.cases import read_case  # noqa: E402
 from medsam_laptop.modeling import build_swin_litemedsam  # noqa: E402
-from medsam_laptop.training import recipe  # noqa: E402
 from medsam_laptop.training.cli import main as training_main  # noqa: E402
 from medsam_laptop.training.config import default_config, load_config  # noqa: E402
 from medsam_laptop.training.loop import lr_factor  # noqa: E402
 from medsam_laptop.training.models import load_teacher  # noqa: E402
-from medsam_laptop.training.recipe import TimedSteps, planned_steps  # noqa: E402
-from medsam_laptop.transforms import model_input  # noqa: E402
+from medsam_laptop.training.swin import recipe  # noqa: E402
+from medsam_laptop.training.swin.recipe import TimedSteps, planned_steps  # noqa: E402
 
 LABELLED, UNLABELLED = "2DBox_US_stubus_17.npz", "2DBox_US_stubus_27.npz"  # 128 x 128 ultrasound images
 BUDGET = 70.0  # seconds; on a busy 2-core machine the preparation takes ~15 s of it, a CPU step 5-9 s

@@ -2,7 +2,7 @@
 
 import csv
 
-from medsam_laptop.training.shipping import decide, read_summary, seconds_per_case
+from medsam_laptop.training.release.rule import decide, read_summary, seconds_per_case
 
 OFFICIAL = {"2DBox_US": (0.84, 0.92), "3DBox_PET": (0.42, 0.23), "mean of group means": (0.63, 0.575)}
 

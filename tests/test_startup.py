@@ -12,7 +12,7 @@ import pytest
 
 from conftest import REPO
 from medsam_laptop import cli
-from medsam_laptop.precision import FAST_START_MAX_CASES
+from medsam_laptop.engines.precision import FAST_START_MAX_CASES
 
 
 def _python(code: str, *args: str) -> str:
@@ -95,7 +95,7 @@ def test_a_prepared_heap_serves_fresh_memory_without_page_faults():
     """100 MB allocated and written after the preparation fault a few pages only; without it, one per page."""
     code = """
         import ctypes, gc, resource, sys
-        from medsam_laptop import startup
+        from medsam_laptop.inference import startup
         libc = ctypes.CDLL(None)
         libc.malloc.restype = ctypes.c_void_p
         libc.malloc.argtypes = [ctypes.c_size_t]

@@ -12,14 +12,14 @@ from conftest import REFERENCE, REPO, require, require_torch
 
 torch = require_torch()
 
-from medsam_laptop import segment  # noqa: E402
-from medsam_laptop.cases import read_case  # noqa: E402
 from medsam_laptop.cli import main  # noqa: E402
-from medsam_laptop.engine import OpenVINOEngine  # noqa: E402
+from medsam_laptop.engines.openvino_engine import OpenVINOEngine  # noqa: E402
+from medsam_laptop.engines.torch_engine import TorchEngine  # noqa: E402
+from medsam_laptop.inference import segment  # noqa: E402
+from medsam_laptop.inference.prompts import box_prompts, foreground  # noqa: E402
+from medsam_laptop.inference.timer import StageTimer  # noqa: E402
+from medsam_laptop.io.cases import read_case  # noqa: E402
 from medsam_laptop.modeling import build_litemedsam, build_swin_litemedsam, init_from_litemedsam  # noqa: E402
-from medsam_laptop.prompts import box_prompts, foreground  # noqa: E402
-from medsam_laptop.timer import StageTimer  # noqa: E402
-from medsam_laptop.torch_backend import TorchEngine  # noqa: E402
 
 REF_FILE = REFERENCE / "swin_litemedsam_random_ref.npz"
 KEY_LIST = REFERENCE / "swin_litemedsam_state_dict.txt"
@@ -151,7 +151,7 @@ def test_exported_graphs_match_torch(n_boxes, weights_dir, model, encoded, ref):
 def test_manifest_records_checkpoint(weights_dir, checkpoint):
     import json
 
-    from medsam_laptop.checkpoints import sha256_of
+    from medsam_laptop.io.checkpoints import sha256_of
 
     manifest = json.loads((weights_dir / "swin-litemedsam" / "manifest.json").read_text())
     assert manifest["checkpoint"]["sha256"] == sha256_of(checkpoint)

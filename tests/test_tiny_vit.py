@@ -9,9 +9,9 @@ from conftest import require_torch
 
 torch = require_torch()
 
+from medsam_laptop.inference.transforms import model_input  # noqa: E402
 from medsam_laptop.modeling import model_registry  # noqa: E402
 from medsam_laptop.modeling.tiny_vit import PatchMerging, TinyViTBlock, WindowAttention  # noqa: E402
-from medsam_laptop.transforms import model_input  # noqa: E402
 
 
 def organizers_attention(attn: WindowAttention, x: torch.Tensor) -> torch.Tensor:

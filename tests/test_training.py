@@ -12,20 +12,20 @@ from conftest import SHARED, require, require_torch
 
 torch = require_torch()
 
-from medsam_laptop.cases import read_case  # noqa: E402
-from medsam_laptop.evaluation_guard import EvaluationSetError, check_not_evaluation_set  # noqa: E402
+from medsam_laptop.inference.transforms import box_to_model, model_input, resized_shape  # noqa: E402
+from medsam_laptop.io.cases import read_case  # noqa: E402
+from medsam_laptop.io.evaluation_guard import EvaluationSetError, check_not_evaluation_set  # noqa: E402
 from medsam_laptop.modeling import build_swin_litemedsam  # noqa: E402
-from medsam_laptop.training import distill, finetune  # noqa: E402
 from medsam_laptop.training.augment import Augmentation, augment  # noqa: E402
 from medsam_laptop.training.cli import main as training_main  # noqa: E402
 from medsam_laptop.training.config import ConfigError, default_config, load_config  # noqa: E402
 from medsam_laptop.training.data import DistillDataset, PromptDataset, PromptSampling  # noqa: E402
-from medsam_laptop.training.evaluate import leaderboard_average, select_cases  # noqa: E402
 from medsam_laptop.training.loop import StepBatches, load_checkpoint, lr_factor, trainable_groups  # noqa: E402
 from medsam_laptop.training.losses import bce_loss, dice_loss, iou_regression_loss, mask_iou  # noqa: E402
 from medsam_laptop.training.models import build_student  # noqa: E402
+from medsam_laptop.training.release.evaluate import leaderboard_average, select_cases  # noqa: E402
+from medsam_laptop.training.swin import distill, finetune  # noqa: E402
 from medsam_laptop.training.targets import model_mask, tight_box  # noqa: E402
-from medsam_laptop.transforms import box_to_model, model_input, resized_shape  # noqa: E402
 
 TRAIN = SHARED / "data" / "cvpr24-train"
 CASE_2D = "2DBox_US_stubus_17.npz"

@@ -4,7 +4,14 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from medsam_laptop.transforms import MODEL_SIZE, box_to_model, logits_to_mask, model_input, prior_box, resized_shape
+from medsam_laptop.inference.transforms import (
+    MODEL_SIZE,
+    box_to_model,
+    logits_to_mask,
+    model_input,
+    prior_box,
+    resized_shape,
+)
 
 sizes = st.integers(min_value=1, max_value=1500)
 

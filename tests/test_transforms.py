@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import require_torch
-from medsam_laptop.transforms import box_to_model, logits_to_mask, model_input, prior_box, resized_shape
+from medsam_laptop.inference.transforms import box_to_model, logits_to_mask, model_input, prior_box, resized_shape
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ The torch builders are `modeling.model_registry`, under the same names.
 from dataclasses import dataclass
 from pathlib import Path
 
-from .contract import BOX_ONLY, PROMPT_MODES
+from .engines.contract import BOX_ONLY, PROMPT_MODES
 
 LITEMEDSAM_GRAPHS = "litemedsam"
 SKIP_GRAPHS = "skip-decoder"

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import NoReturn
 
 from .architectures import ARCHITECTURES, DEFAULT_MODEL, LITEMEDSAM_GRAPHS, OFFICIAL_MODEL
-from .case_files import few_encoder_calls, list_cases
-from .contract import PROMPT_MODES
+from .engines.contract import PROMPT_MODES
+from .engines.precision import AUTO, FAST_START, SHORTHANDS
+from .inference.startup import prepare_short_run
+from .io.case_files import few_encoder_calls, list_cases
 from .paths import default_weights_dir
-from .precision import AUTO, FAST_START, SHORTHANDS
-from .startup import prepare_short_run
 
 MODELS = tuple(ARCHITECTURES)
 DEFAULT_WEIGHTS = default_weights_dir()
@@ -118,14 +118,14 @@ def _export(model: str, weights_dir: Path, checkpoint: Path | None) -> int:
         if checkpoint is None and not ARCHITECTURES[model].bundled:
             print(f"error: {model} needs its checkpoint file (none is bundled)", file=sys.stderr)
             return EXIT_USAGE
-        from .export import export_litemedsam
+        from .export.ir import export_litemedsam
 
         manifest = export_litemedsam(weights_dir / model, checkpoint, model)
     else:
         if checkpoint is None or not checkpoint.is_file():
             print(f"error: {model} needs its checkpoint file (none is bundled): {checkpoint}", file=sys.stderr)
             return EXIT_USAGE
-        from .export import export_skip_decoder_model
+        from .export.ir import export_skip_decoder_model
 
         try:
             manifest = export_skip_decoder_model(weights_dir / model, checkpoint, model)
@@ -145,7 +145,7 @@ def _quantize(model: str, weights_dir: Path, calibration: Path) -> int:
     if not (calibration / "imgs").is_dir():
         print(f"error: {calibration} has no imgs/ folder of cases", file=sys.stderr)
         return EXIT_USAGE
-    from .quantize import quantize_encoder
+    from .export.quantize import quantize_encoder
 
     try:
         record = quantize_encoder(model_dir, calibration)
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None, started: float | None = None, own_proces
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .predict import PredictOptions, UsageError, run
+    from .inference.predict import PredictOptions, UsageError, run
 
     options = PredictOptions(
         input_dir=args.input,

@@ -9,7 +9,7 @@ as an input and multiplies it with its token table.
 
 import numpy as np
 
-from .case_files import modality_group
+from .io.case_files import modality_group
 
 # The groups of the training data, in token order (token k + 1 is group k; 0 is the generic token).
 MODALITY_GROUPS = (

@@ -12,7 +12,7 @@ from evaluation.cli import main
 from evaluation.compute_metrics import OK, score_folder
 from evaluation.leaderboard import OVERALL, summarize
 from evaluation.metrics import MetricOptions
-from medsam_laptop.case_files import modality_group
+from medsam_laptop.io.case_files import modality_group
 
 
 def square_case(size: int = 32) -> np.ndarray:

@@ -29,7 +29,7 @@ from evaluation.report import (
     render_page,
     worst_cases,
 )
-from medsam_laptop.timer import StageTimer, append_rows, case_row
+from medsam_laptop.inference.timer import StageTimer, append_rows, case_row
 
 US = ["2DBox_US_stubus_01.npz", "2DBox_US_stubus_04.npz", "2DBox_US_stubus_07.npz", "2DBox_US_stubus_10.npz"]
 PET = ["3DBox_PET_ibsi-sts_STS001.npz", "3DBox_PET_ibsi-sts_STS002.npz", "3DBox_PET_ibsi-sts_STS003.npz"]

@@ -22,7 +22,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..evaluation_guard import EvaluationSetError
+from ..io.evaluation_guard import EvaluationSetError
 from ..paths import evaluation_cases
 from .config import ConfigError, config_from_options, default_config, expand_path
 
@@ -113,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def cache_features(args: argparse.Namespace) -> int:
     from ..paths import default_weights_dir
-    from .feature_cache import CacheError, build_cache
+    from .decoder.feature_cache import CacheError, build_cache
 
     try:
         data_dir = expand_path(args.data_dir)
@@ -128,7 +128,7 @@ def cache_features(args: argparse.Namespace) -> int:
 
 def ship_main(args: argparse.Namespace) -> int:
     from ..paths import default_weights_dir
-    from .ship import ship
+    from .release.package import ship
 
     try:
         manifest = ship(args.checkpoint, args.name, args.evaluation, args.weights_dir or default_weights_dir())
@@ -140,13 +140,13 @@ def ship_main(args: argparse.Namespace) -> int:
 
 
 def run_recipe(args: argparse.Namespace) -> int:
-    from .recipe import recipe_main
+    from .swin.recipe import recipe_main
 
     return recipe_main(args)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate
+    from .release.evaluate import evaluate
 
     cases = expand_path(args.cases_dir) if args.cases_dir else evaluation_cases()
     try:
@@ -170,8 +170,9 @@ def run_stage(args: argparse.Namespace) -> int:
     except (ConfigError, EvaluationSetError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    from . import decoder_finetune, distill, finetune
+    from .decoder import finetune as decoder_finetune
     from .loop import pick_device
+    from .swin import distill, finetune
 
     stage = {"distill": distill, "finetune": finetune, "finetune-decoder": decoder_finetune}[args.command]
     try:

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..evaluation_guard import check_not_evaluation_set
+from ..io.evaluation_guard import check_not_evaluation_set
 from ..paths import shared_dir
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"

@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
-from ..case_files import is_3d_name
-from ..cases import MAX_IMAGE_BYTES, read_case
-from ..evaluation_guard import check_not_evaluation_set
-from ..npz import read_headers
-from ..prompts import box_prompts, foreground
-from ..transforms import model_input
+from ..inference.prompts import box_prompts, foreground
+from ..inference.transforms import model_input
+from ..io.case_files import is_3d_name
+from ..io.cases import MAX_IMAGE_BYTES, read_case
+from ..io.evaluation_guard import check_not_evaluation_set
+from ..io.npz import read_headers
 from .augment import Augmentation, augment
 from .targets import model_mask, object_box, random_box
 

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ..atomic import write_atomically
+from ..io.atomic import write_atomically
 from .config import ConfigError
 
 Batch = dict[str, torch.Tensor]

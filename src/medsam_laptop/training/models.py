@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoints import official_litemedsam_checkpoint
+from ..io.checkpoints import official_litemedsam_checkpoint
 from ..modeling import build_litemedsam, build_swin_litemedsam, init_from_litemedsam, load_state_dict
 from ..modeling.sam import LiteMedSAM, SwinLiteMedSAM
 

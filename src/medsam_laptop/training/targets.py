@@ -9,7 +9,7 @@ without labels gets a random box around a foreground pixel, and its target comes
 import cv2
 import numpy as np
 
-from ..transforms import MODEL_SIZE, box_to_model, prior_box, resized_shape
+from ..inference.transforms import MODEL_SIZE, box_to_model, prior_box, resized_shape
 
 
 def model_mask(mask: np.ndarray) -> np.ndarray:

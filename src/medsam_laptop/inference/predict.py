@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from .architectures import DEFAULT_MODEL, OFFICIAL_MODEL
-from .atomic import check_writable, remove_stale_temporaries
-from .case_files import few_encoder_calls, list_cases
-from .cases import Case, CaseError, read_case, write_segs
-from .contract import Engine, EngineError
-from .paths import default_weights_dir
-from .precision import AUTO, PrecisionError, resolve
+from ..architectures import DEFAULT_MODEL, OFFICIAL_MODEL
+from ..engines.contract import Engine, EngineError
+from ..engines.precision import AUTO, PrecisionError, resolve
+from ..io.atomic import check_writable, remove_stale_temporaries
+from ..io.case_files import few_encoder_calls, list_cases
+from ..io.cases import Case, CaseError, read_case, write_segs
+from ..paths import default_weights_dir
 from .timer import StageTimer, append_rows, case_row, interpreter_seconds, summary_line
 
 
@@ -53,10 +53,10 @@ def engine_factory(options: PredictOptions, paths: list[Path]) -> tuple[Callable
             raise UsageError(
                 f"the torch backend runs the bundled {OFFICIAL_MODEL} in f32 only: --model {OFFICIAL_MODEL}"
             )
-        from .torch_backend import TorchEngine
+        from ..engines.torch_engine import TorchEngine
 
         return lambda: TorchEngine(options.model, threads=options.threads, prompts=options.prompts), "torch f32"
-    from .engine import OpenVINOEngine
+    from ..engines.openvino_engine import OpenVINOEngine
 
     model_dir = (options.weights_dir or default_weights_dir()) / options.model
     try:

@@ -11,7 +11,7 @@ holds what that model alone would spend on the case (start-up aside). The masks 
 Scoring is `python -m evaluation compute-metrics`. Segmentations and metrics are under OUT/segs/<label>
 and OUT/metrics/<label>; OUT/evaluation.json holds each model's leaderboard average (the mean of the
 modality groups' DSC and NSD), its seconds per case and, for each candidate, the shipping rule's verdict
-(`shipping.py`).
+(`rule.py`).
 """
 
 import csv
@@ -26,16 +26,16 @@ import torch
 
 from evaluation.leaderboard import OVERALL
 
-from ..architectures import ARCHITECTURES, OFFICIAL_MODEL
-from ..case_files import list_cases
-from ..cases import read_case, write_segs
-from ..checkpoints import sha256_of
-from ..contract import Engine, Features
-from ..engine import OpenVINOEngine
-from ..paths import checkout, default_weights_dir
-from ..segment import segment_2d, segment_3d
-from ..timer import StageTimer, append_rows, case_row
-from .shipping import decide, read_summary, seconds_per_case
+from ...architectures import ARCHITECTURES, OFFICIAL_MODEL
+from ...engines.contract import Engine, Features
+from ...engines.openvino_engine import OpenVINOEngine
+from ...inference.segment import segment_2d, segment_3d
+from ...inference.timer import StageTimer, append_rows, case_row
+from ...io.case_files import list_cases
+from ...io.cases import read_case, write_segs
+from ...io.checkpoints import sha256_of
+from ...paths import checkout, default_weights_dir
+from .rule import decide, read_summary, seconds_per_case
 
 
 def select_cases(cases_dir: Path, limit: int | None) -> list[str]:

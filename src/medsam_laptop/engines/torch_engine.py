@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .architectures import ARCHITECTURES
-from .checkpoints import official_litemedsam_checkpoint
+from ..architectures import ARCHITECTURES
+from ..io.checkpoints import official_litemedsam_checkpoint
+from ..modeling import model_registry
 from .contract import BOX_ONLY, Features, feature_arrays, prompt_mode
-from .modeling import model_registry
 
 
 class TorchEngine:

@@ -3,7 +3,7 @@
 import os
 from pathlib import Path
 
-from .paths import EVALUATION_SET
+from ..paths import EVALUATION_SET
 
 
 class EvaluationSetError(ValueError):

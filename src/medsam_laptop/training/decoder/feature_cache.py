@@ -34,14 +34,14 @@ from pathlib import Path
 import numpy as np
 import openvino
 
-from ..atomic import remove_stale_temporaries, write_atomically
-from ..case_files import is_3d_name
-from ..cases import read_case
-from ..checkpoints import sha256_of
-from ..engine import compile_config
-from ..evaluation_guard import check_not_evaluation_set
-from ..segment import z_ranges
-from ..transforms import model_input
+from ...engines.openvino_engine import compile_config
+from ...inference.segment import z_ranges
+from ...inference.transforms import model_input
+from ...io.atomic import remove_stale_temporaries, write_atomically
+from ...io.case_files import is_3d_name
+from ...io.cases import read_case
+from ...io.checkpoints import sha256_of
+from ...io.evaluation_guard import check_not_evaluation_set
 
 EMBEDDING_SHAPE = (256, 64, 64)
 STAGE_SHAPES = {"embedding": EMBEDDING_SHAPE, "fs0": (128, 128, 128), "fs1": (160, 64, 64)}
@@ -110,8 +110,8 @@ def encoder_dir(cache_dir: Path, weights_dir: Path, features: str) -> Path:
         return weights_dir / "litemedsam"
     folder = cache_dir / "encoder"
     if not folder.is_dir():
-        from ..checkpoints import official_litemedsam_checkpoint
-        from ..export import export_stage_encoder  # torch: only this kind of cache needs it
+        from ...export.ir import export_stage_encoder  # torch: only this kind of cache needs it
+        from ...io.checkpoints import official_litemedsam_checkpoint
 
         scratch = Path(tempfile.mkdtemp(prefix=".encoder-", dir=cache_dir))  # the folder appears whole or not
         export_stage_encoder(scratch, official_litemedsam_checkpoint())

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import torch
 
-from ..architectures import ARCHITECTURES, LITEMEDSAM_GRAPHS
-from ..checkpoints import official_litemedsam_checkpoint, sha256_of
-from ..export import export_litemedsam, export_skip_decoder_model
-from ..modeling import load_state_dict
+from ...architectures import ARCHITECTURES, LITEMEDSAM_GRAPHS
+from ...export.ir import export_litemedsam, export_skip_decoder_model
+from ...io.checkpoints import official_litemedsam_checkpoint, sha256_of
+from ...modeling import load_state_dict
+from ..models import ENCODER_PREFIX
 from .evaluate import OFFICIAL, architecture
-from .models import ENCODER_PREFIX
 
 RESERVED = tuple(ARCHITECTURES)  # the folders the export commands write
 NAME = re.compile(r"[a-z0-9][a-z0-9-]*")

@@ -23,14 +23,14 @@ import cv2
 import numpy as np
 from torch.utils.data import Dataset
 
-from ..case_files import modality_group, source_name
-from ..cases import read_case
-from ..evaluation_guard import check_not_evaluation_set
-from ..modality import modality_one_hot
-from ..segment import z_ranges
-from ..transforms import MODEL_SIZE, box_to_model, prior_box
+from ...inference.segment import z_ranges
+from ...inference.transforms import MODEL_SIZE, box_to_model, prior_box
+from ...io.case_files import modality_group, source_name
+from ...io.cases import read_case
+from ...io.evaluation_guard import check_not_evaluation_set
+from ...modality import modality_one_hot
+from ..targets import model_mask
 from .feature_cache import CacheError, CacheItem, cached_items, load_features, missing_items, read_manifest
-from .targets import model_mask
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .architectures import ARCHITECTURES, SKIP_GRAPHS
-from .atomic import check_writable
+from ..architectures import ARCHITECTURES, SKIP_GRAPHS
+from ..io.atomic import check_writable
+from ..modality import modality_one_hot
 from .contract import BOX_ONLY, EngineError, Features, feature_arrays, prompt_mode
-from .modality import modality_one_hot
 from .openvino_runtime import ov
 from .precision import FAST_START, Configuration, int8_sha256s
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .atomic import write_atomically
+from ..io.atomic import write_atomically
 
 STARTUP_STAGES = ("interpreter", "imports", "compile")
 CASE_STAGES = ("read", "preprocess", "encode", "decode", "postprocess", "write")

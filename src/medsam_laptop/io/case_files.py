@@ -9,7 +9,7 @@ leaderboard's modality group, the third the data source (a hospital or a public 
 import re
 from pathlib import Path
 
-from .precision import FAST_START_MAX_CASES
+from ..engines.precision import FAST_START_MAX_CASES
 
 GROUP = re.compile(r"^([23]DBox_[^_]+)_")
 OTHER_GROUP = "other"

@@ -15,8 +15,8 @@ organizers' code, where the later box wins, i.e. the highest label covering a pi
 
 import numpy as np
 
-from .cases import label_dtype
-from .contract import BOX_ONLY, Engine, Features, feature_arrays
+from ..engines.contract import BOX_ONLY, Engine, Features, feature_arrays
+from ..io.cases import label_dtype
 from .prompts import box_prompts, foreground
 from .timer import StageTimer
 from .transforms import box_to_model, logits_to_mask, model_input, prior_box

@@ -17,8 +17,8 @@ import torch
 from openvino.tools.ovc import convert_model  # not ov.convert_model: see openvino_runtime.py
 from torch import nn
 
-from .architectures import ARCHITECTURES
-from .checkpoints import (
+from ..architectures import ARCHITECTURES
+from ..io.checkpoints import (
     OFFICIAL_ASSET,
     OFFICIAL_MODULE,
     OFFICIAL_PACKAGE,
@@ -26,8 +26,8 @@ from .checkpoints import (
     package_version,
     sha256_of,
 )
-from .modality import MODALITY_GROUPS, modality_one_hot
-from .modeling import model_registry
+from ..modality import MODALITY_GROUPS, modality_one_hot
+from ..modeling import model_registry
 
 IR_FILES = ("encoder.xml", "encoder.bin", "decoder.xml", "decoder.bin")
 

@@ -11,13 +11,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..modeling.tiny_vit import TinyViT
-from .augment import Augmentation
-from .config import expand_path
-from .data import DistillDataset
-from .loop import Batch, StepLosses, fit
-from .losses import feature_mse
-from .models import build_student, load_teacher
+from ...modeling.tiny_vit import TinyViT
+from ..augment import Augmentation
+from ..config import expand_path
+from ..data import DistillDataset
+from ..loop import Batch, StepLosses, fit
+from ..losses import feature_mse
+from ..models import build_student, load_teacher
 
 
 def feature_losses(

@@ -15,13 +15,13 @@ import torch
 
 from evaluation.metrics import dice
 
-from ..case_files import is_3d_name, modality_group
-from ..cases import read_case
-from ..contract import BOX_ONLY, Features, feature_arrays
-from ..modality import modality_one_hot
-from ..segment import segment_2d, segment_3d
-from ..timer import StageTimer
-from ..transforms import model_input
+from ...engines.contract import BOX_ONLY, Features, feature_arrays
+from ...inference.segment import segment_2d, segment_3d
+from ...inference.timer import StageTimer
+from ...inference.transforms import model_input
+from ...io.case_files import is_3d_name, modality_group
+from ...io.cases import read_case
+from ...modality import modality_one_hot
 from .cached_prompts import CacheSource, case_labels
 from .feature_cache import FEATURE_SHAPES, cached_items, item_image, load_features
 

@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import openvino as ov
 
-from .cases import read_case
-from .checkpoints import package_version, sha256_of
-from .evaluation_guard import check_not_evaluation_set
-from .precision import INT8_FILES, INT8_RECORD_FILE
-from .transforms import model_input
+from ..engines.precision import INT8_FILES, INT8_RECORD_FILE
+from ..inference.transforms import model_input
+from ..io.cases import read_case
+from ..io.checkpoints import package_version, sha256_of
+from ..io.evaluation_guard import check_not_evaluation_set
 
 SEED = 0
 CONVOLUTIONS = ("Convolution", "GroupConvolution")

@@ -33,16 +33,16 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from ..cpu import cpu_model
-from ..evaluation_guard import EvaluationSetError
-from ..transforms import MODEL_SIZE
-from .augment import Augmentation
-from .config import ConfigError, config_from_options, default_config, expand_path
-from .data import DistillDataset, IndexDataset, PromptDataset, PromptSampling
+from ...engines.cpu import cpu_model
+from ...inference.transforms import MODEL_SIZE
+from ...io.evaluation_guard import EvaluationSetError
+from ..augment import Augmentation
+from ..config import ConfigError, config_from_options, default_config, expand_path
+from ..data import DistillDataset, IndexDataset, PromptDataset, PromptSampling
+from ..loop import fit, pick_device, uses_amp
+from ..models import build_student, load_teacher
 from .distill import cached_distill_losses, teacher_outputs
 from .finetune import finetune_losses
-from .loop import fit, pick_device, uses_amp
-from .models import build_student, load_teacher
 
 DEFAULT_CONFIG = default_config("gpu-recipe")
 STAGES = ("distill", "finetune")

@@ -9,7 +9,7 @@ cropped to the resized size and bilinearly upsampled (half-pixel centres) to the
 import cv2
 import numpy as np
 
-from .cases import label_dtype
+from ..io.cases import label_dtype
 
 MODEL_SIZE = 256
 PRIOR_BOX_MARGIN = 3  # px in 256-space added around the previous slice's mask (the organizers' bbox_shift)

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import torch
 
-from ..modeling.sam import LiteMedSAM, SwinLiteMedSAM
-from ..transforms import MODEL_SIZE
-from .augment import Augmentation
-from .config import expand_path
-from .data import PromptDataset, PromptSampling
-from .loop import Batch, StepLosses, fit
-from .losses import bce_loss, dice_loss, iou_regression_loss
-from .models import build_student, load_teacher
+from ...inference.transforms import MODEL_SIZE
+from ...modeling.sam import LiteMedSAM, SwinLiteMedSAM
+from ..augment import Augmentation
+from ..config import expand_path
+from ..data import PromptDataset, PromptSampling
+from ..loop import Batch, StepLosses, fit
+from ..losses import bce_loss, dice_loss, iou_regression_loss
+from ..models import build_student, load_teacher
 
 
 @torch.no_grad()

@@ -33,17 +33,17 @@ from pathlib import Path
 
 import torch
 
-from ..architectures import ARCHITECTURES
-from ..modality import MODALITY_GROUPS
-from ..modeling import build_litemedsam, init_from_litemedsam, load_state_dict, model_registry
-from ..modeling.sam import LiteMedSAM, ModalityLiteMedSAM, SwinLiteMedSAM
-from ..paths import checkout
+from ...architectures import ARCHITECTURES
+from ...modality import MODALITY_GROUPS
+from ...modeling import build_litemedsam, init_from_litemedsam, load_state_dict, model_registry
+from ...modeling.sam import LiteMedSAM, ModalityLiteMedSAM, SwinLiteMedSAM
+from ...paths import checkout
+from ..config import ConfigError, expand_path
+from ..loop import Batch, StepLosses, fit, save_checkpoint, trainable_groups, uses_amp
+from ..losses import bce_loss, dice_loss, iou_regression_loss
+from ..models import teacher_checkpoint
 from .cached_prompts import CachedPromptDataset, CacheSource, PropagationSampling, cached_case_names, split_cases
-from .config import ConfigError, expand_path
 from .feature_cache import read_manifest
-from .loop import Batch, StepLosses, fit, save_checkpoint, trainable_groups, uses_amp
-from .losses import bce_loss, dice_loss, iou_regression_loss
-from .models import teacher_checkpoint
 from .validation import volume_scores
 
 
