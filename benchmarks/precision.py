@@ -42,7 +42,8 @@ from medsam_laptop.engines.cpu import (  # noqa: E402
     describe_cpu,
     openvino_capabilities,
 )
-from medsam_laptop.engines.openvino_engine import MISSING_GRAPH_HINTS, OpenVINOEngine, decoder_specs  # noqa: E402
+from medsam_laptop.engines.manifest import MISSING_GRAPH_HINTS, decoder_specs  # noqa: E402
+from medsam_laptop.engines.openvino_engine import OpenVINOEngine  # noqa: E402
 from medsam_laptop.engines.precision import INT8_FILES, RECORD_FILE, SHORTHANDS, Configuration  # noqa: E402
 from medsam_laptop.inference.predict import PredictOptions, run  # noqa: E402
 from medsam_laptop.io.atomic import write_atomically  # noqa: E402

@@ -62,7 +62,7 @@ def test_every_architecture_has_a_builder_and_every_committed_model_a_known_arch
     """The torch builders and the torch-free table name the same architectures, and every committed model
     folder's manifest names one of them; its prompt modes are the table's."""
     from medsam_laptop.architectures import ARCHITECTURES, DEFAULT_MODEL, OFFICIAL_MODEL
-    from medsam_laptop.engines.openvino_engine import decoder_specs
+    from medsam_laptop.engines.manifest import decoder_specs
     from medsam_laptop.modeling import model_registry
 
     assert set(model_registry) == set(ARCHITECTURES)

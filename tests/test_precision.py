@@ -12,8 +12,9 @@ import pytest
 from conftest import REPO
 from medsam_laptop import cli
 from medsam_laptop.architectures import DEFAULT_MODEL
+from medsam_laptop.engines.compiled_cache import cache_namespace
 from medsam_laptop.engines.cpu import cpu_class
-from medsam_laptop.engines.openvino_engine import OpenVINOEngine, cache_namespace
+from medsam_laptop.engines.openvino_engine import OpenVINOEngine
 from medsam_laptop.engines.precision import (
     FAST_START_MAX_CASES,
     Configuration,

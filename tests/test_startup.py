@@ -1,5 +1,6 @@
-"""The start of a short predict process (startup.py): which runs get it, that the command line reaches that
-decision before numpy is imported, and that the prepared heap then serves fresh memory without page faults."""
+"""How a predict process starts (startup.py): which runs get the short start, that every entry point reaches
+that decision before numpy is imported, and that the prepared heap then serves fresh memory without page
+faults."""
 
 import os
 import platform
@@ -13,6 +14,7 @@ import pytest
 from conftest import REPO
 from medsam_laptop import cli
 from medsam_laptop.engines.precision import FAST_START_MAX_CASES
+from medsam_laptop.inference import startup
 
 
 def _python(code: str, *args: str) -> str:
@@ -23,9 +25,9 @@ def _python(code: str, *args: str) -> str:
 
 @pytest.fixture
 def prepared(monkeypatch):
-    """Records each call of prepare_short_run from the command line instead of changing this process."""
+    """Records each call of prepare_short_run instead of changing this process."""
     calls = []
-    monkeypatch.setattr(cli, "prepare_short_run", lambda: calls.append(True))
+    monkeypatch.setattr(startup, "prepare_short_run", lambda: calls.append(True))
     return calls
 
 
@@ -50,12 +52,12 @@ def _folder(tmp_path, names):
 )
 def test_a_few_2d_cases_under_openvino_start_short(tmp_path, prepared, names, options, short):
     args = cli._parser().parse_args(["predict", "-i", str(_folder(tmp_path, names)), "-o", "out", *options])
-    cli._start_short_run(args)
+    startup.prepare(args.input, args.backend, args.baseline)
     assert prepared == ([True] if short else [])
 
 
 def test_a_missing_input_folder_starts_plainly(tmp_path, prepared):
-    cli._start_short_run(cli._parser().parse_args(["predict", "-i", str(tmp_path / "none"), "-o", "out"]))
+    startup.prepare(tmp_path / "none", "openvino", baseline=False)
     assert prepared == []
 
 
@@ -73,7 +75,8 @@ def test_the_command_line_decides_before_importing_numpy(tmp_path):
     code = f"""
         import sys
         from medsam_laptop import cli
-        cli.prepare_short_run = lambda: print("numpy imported:", "numpy" in sys.modules)
+        from medsam_laptop.inference import startup
+        startup.prepare_short_run = lambda: print("numpy imported:", "numpy" in sys.modules)
         cli.main(["predict", "-i", "{tmp_path}", "-o", "{tmp_path / "out"}"], own_process=True)
     """
     assert _python(code) == "numpy imported: False"

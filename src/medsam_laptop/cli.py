@@ -16,8 +16,7 @@ from typing import NoReturn
 from .architectures import ARCHITECTURES, DEFAULT_MODEL, LITEMEDSAM_GRAPHS, OFFICIAL_MODEL
 from .engines.contract import PROMPT_MODES
 from .engines.precision import AUTO, FAST_START, SHORTHANDS
-from .inference.startup import prepare_short_run
-from .io.case_files import few_encoder_calls, list_cases
+from .inference import startup
 from .paths import default_weights_dir
 
 MODELS = tuple(ARCHITECTURES)
@@ -158,27 +157,13 @@ def _quantize(model: str, weights_dir: Path, calibration: Path) -> int:
     return 0
 
 
-def _start_short_run(args: argparse.Namespace) -> None:
-    """Shortens the start of a process of its own that segments a few 2D cases with OpenVINO (startup.py).
-    The torch backend stands for the organizers' script and --baseline encodes once per box, so their
-    processes start as plain Python does."""
-    if args.backend != "openvino" or args.baseline:
-        return
-    try:
-        paths = list_cases(args.input)
-    except OSError:  # a missing or unreadable folder: predict reports it
-        return
-    if few_encoder_calls(paths):
-        prepare_short_run()
-
-
 def main(argv: list[str] | None = None, started: float | None = None, own_process: bool = False) -> int:
     """Runs a command; `own_process`: the process is this command's alone (python -m medsam_laptop and the
     installed commands), so start-up may change it."""
     args = _parser().parse_args(argv)
     args.started = time.perf_counter() if started is None else started  # the timer's start of the process
     if own_process and args.command == "predict":
-        _start_short_run(args)
+        startup.prepare(args.input, args.backend, args.baseline)
     return args.run(args)
 
 
@@ -205,19 +190,11 @@ def _predict(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
 
-def end_process(status: int) -> NoReturn:
-    """Ends a command-line process once every output is written and closed. Python's own shutdown would
-    then unload OpenVINO's plugin and thread pool, about 0.05 s of a one-second case."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)
-
-
 def command_main() -> NoReturn:
     """The `medsam_laptop` command."""
-    end_process(main(own_process=True))
+    startup.end_process(main(own_process=True))
 
 
 def predict_main() -> NoReturn:
     """The `medsam_laptop_predict` command: `predict` and its options."""
-    end_process(main(["predict", *sys.argv[1:]], own_process=True))
+    startup.end_process(main(["predict", *sys.argv[1:]], own_process=True))

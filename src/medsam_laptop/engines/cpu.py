@@ -56,6 +56,6 @@ def describe_cpu(capabilities: set[str], flags: set[str]) -> str:
 
 
 def openvino_capabilities() -> set[str]:
-    from .openvino_runtime import ov
+    import openvino as ov
 
     return set(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))

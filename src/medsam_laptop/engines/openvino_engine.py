@@ -8,72 +8,22 @@ takes boxes only. A decoder whose manifest gives a fixed box count (1 for "box-p
 on the boxes in slices of that count. A decoder with a `modality` input (litemedsam-modality) also takes
 the case's modality one-hot (`modality.py`), over the groups its manifest lists: `for_case` chooses it.
 
-Compiled graphs are cached under `cache_dir`, one folder per graph file, content, compile settings
-(precision hint, fast-start) and OpenVINO version: OpenVINO's own cache key ignores the precision hint,
-and importing a blob compiled for another hint crashes the process.
+Compiled graphs are cached under `cache_dir`, one namespace per graph and compile settings
+(`compiled_cache.py`).
 """
 
 import copy
-import hashlib
-import json
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import openvino as ov
 
-from ..architectures import ARCHITECTURES, SKIP_GRAPHS
-from ..io.atomic import check_writable
 from ..modality import modality_one_hot
+from .compiled_cache import cache_namespace, usable_cache_dir
 from .contract import BOX_ONLY, EngineError, Features, feature_arrays, prompt_mode
-from .openvino_runtime import ov
-from .precision import FAST_START, Configuration, int8_sha256s
-
-MISSING_GRAPH_HINTS = {
-    "encoder.xml": " (make it with python -m medsam_laptop "
-    + "; ".join(" ".join(arch.export_command(name)) for name, arch in ARCHITECTURES.items() if arch.bundled)
-    + "; or import-checkpoint for a checkpoint of "
-    + ", ".join(name for name, arch in ARCHITECTURES.items() if arch.graphs == SKIP_GRAPHS)
-    + ")",
-    "encoder-int8.xml": " (make it with the quantize command)",
-}
-
-
-def decoder_specs(model_dir: Path) -> dict[str, dict]:
-    """Prompt mode -> {"file": ..., "inputs": {name: shape}} from the manifest, the model's default first.
-
-    A manifest without `decoders` (LiteMedSAM's, or none at all) describes one box decoder, decoder.xml.
-    """
-    export = _manifest(model_dir).get("export", {})
-    if "decoders" in export:
-        return export["decoders"]
-    inputs = export.get("decoder", {}).get("inputs", {"image_embeddings": [1, 256, 64, 64], "boxes": ["B", 4]})
-    return {"box": {"file": "decoder.xml", "inputs": inputs}}
-
-
-def _manifest(model_dir: Path) -> dict:
-    path = model_dir / "manifest.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def cache_namespace(model_dir: Path, graph: str, settings: str) -> str:
-    """A folder name that changes with the graph's bytes, its compile settings (the precision hint, with
-    "-fast-start" where that applies) and the OpenVINO version.
-
-    The bytes are named by the sha256 the manifest (or int8.json) records for the .xml and .bin, or, for
-    files no record names, by their sizes and modification times.
-    """
-    recorded = _manifest(model_dir).get("files", {})
-    recorded = recorded | int8_sha256s(model_dir)
-    parts = []
-    for name in (graph, Path(graph).with_suffix(".bin").name):
-        if name in recorded:
-            parts.append(recorded[name])
-        else:
-            stat = (model_dir / name).stat()
-            parts.append(f"{stat.st_size}:{stat.st_mtime_ns}")
-    digest = hashlib.sha256("|".join([*parts, ov.__version__]).encode()).hexdigest()[:16]
-    return f"{model_dir.name}-{Path(graph).stem}-{settings}-{digest}"
+from .manifest import MISSING_GRAPH_HINTS, decoder_specs, modality_groups
+from .precision import FAST_START, Configuration
 
 
 def compile_config(hint: str, threads: int = 0, options: dict | None = None) -> dict:
@@ -108,7 +58,7 @@ class OpenVINOEngine:
         for graph in (configuration.encoder_file, spec["file"]):
             if not (model_dir / graph).is_file():
                 raise EngineError(f"no {graph} for {model_dir.name} in {model_dir}{MISSING_GRAPH_HINTS.get(graph, '')}")
-        if cache_dir is not None and not _usable_dir(cache_dir):
+        if cache_dir is not None and not usable_cache_dir(cache_dir):
             cache_dir = None
         core = ov.Core()
 
@@ -128,9 +78,8 @@ class OpenVINOEngine:
         self._encoder = encoder.create_infer_request()
         self._feature_names = list(spec["inputs"])[: self._n_features]
         self._boxes_per_call = spec["inputs"]["boxes"][0] if isinstance(spec["inputs"]["boxes"][0], int) else 0
-        groups = _manifest(model_dir).get("export", {}).get("decoder", {}).get("modality_groups")
-        self._modality_groups = None if groups is None else tuple(groups)
-        self._modality = None if groups is None else modality_one_hot("", self._modality_groups)
+        self._modality_groups = modality_groups(model_dir)
+        self._modality = None if self._modality_groups is None else modality_one_hot("", self._modality_groups)
 
     def for_case(self, case: str) -> "OpenVINOEngine":
         """This engine, or for a modality-aware decoder a view of it (sharing the compiled graphs) that gives
@@ -166,13 +115,3 @@ class OpenVINOEngine:
             self._decoder.infer(inputs)
             logits.append(self._decoder.get_output_tensor(0).data.copy())
         return np.concatenate(logits) if len(logits) != 1 else logits[0]
-
-
-def _usable_dir(path: Path) -> bool:
-    """Creates the cache folder if needed; a folder that cannot be written makes OpenVINO crash, so skip it."""
-    try:
-        check_writable(path)
-        return True
-    except OSError as err:
-        print(f"warning: model cache {path} is not writable ({err}); compiling without a cache", file=sys.stderr)
-        return False

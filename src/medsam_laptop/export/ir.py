@@ -14,7 +14,6 @@ from pathlib import Path
 
 import openvino as ov
 import torch
-from openvino.tools.ovc import convert_model  # not ov.convert_model: see openvino_runtime.py
 from torch import nn
 
 from ..architectures import ARCHITECTURES
@@ -68,7 +67,7 @@ class ModalityBoxDecoderGraph(Graph):
 
 def _convert(module: nn.Module, inputs: dict[str, tuple[list[int], torch.Tensor]], outputs: list[str]) -> ov.Model:
     example = tuple(t for _, t in inputs.values())
-    graph = convert_model(
+    graph = ov.convert_model(
         module, example_input=example, input=[(name, shape, ov.Type.f32) for name, (shape, _) in inputs.items()]
     )
     for output, name in zip(graph.outputs, outputs):
@@ -128,18 +127,18 @@ def export_litemedsam(out_dir: Path, checkpoint: Path | None = None, model_name:
     return manifest
 
 
-SWIN_FEATURES = {"image_embeddings": [1, 256, 64, 64], "fine_skip": [1, 128, 128, 128], "fused_skips": [1, 256, 64, 64]}
-SWIN_PROMPT_INPUTS = {"points": ["B", 4, 2], "scribbles": ["B", 1, 256, 256]}
-SWIN_OUTPUTS = {"masks": ["B", 256, 256], "iou_predictions": ["B", 1]}
-SWIN_DECODER_FILES = {"box-points-scribble": "decoder", "box": "decoder_box"}
+SKIP_FEATURES = {"image_embeddings": [1, 256, 64, 64], "fine_skip": [1, 128, 128, 128], "fused_skips": [1, 256, 64, 64]}
+SKIP_PROMPT_INPUTS = {"points": ["B", 4, 2], "scribbles": ["B", 1, 256, 256]}
+SKIP_OUTPUTS = {"masks": ["B", 256, 256], "iou_predictions": ["B", 1]}
+SKIP_DECODER_FILES = {"box-points-scribble": "decoder", "box": "decoder_box"}
 
 
-class SwinEncoderGraph(EncoderGraph):
+class SkipEncoderGraph(EncoderGraph):
     """image (1, 3, 256, 256) -> image_embeddings (1, 256, 64, 64), fine_skip = fs0 (1, 128, 128, 128),
     fused_skips (1, 256, 64, 64): the decoder's prompt-independent neck runs here, once per image."""
 
 
-class SwinDecoderGraph(Graph):
+class SkipDecoderGraph(Graph):
     """The three image features (batch 1) + boxes (B, 4) [+ points (B, 4, 2), scribbles (B, 1, 256, 256)]
     in 256-space -> masks (B, 256, 256), iou (B, 1). Traced without points and scribbles, it is the
     box-only graph."""
@@ -170,31 +169,31 @@ def export_skip_decoder_model(out_dir: Path, checkpoint: Path, model_name: str =
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     image = torch.rand(1, 3, 256, 256)
-    features = {name: ([*shape], torch.randn(*shape)) for name, shape in SWIN_FEATURES.items()}
+    features = {name: ([*shape], torch.randn(*shape)) for name, shape in SKIP_FEATURES.items()}
     boxes = torch.tensor([[30.0, 40.0, 120.0, 150.0], [10.0, 10.0, 60.0, 90.0]])
     points = torch.tensor([[[60.0, 80.0], [50.0, 120.0], [100.0, 120.0], [90.0, 70.0]], [[20.0, 30.0]] * 4])
     scribbles = (torch.rand(2, 1, 256, 256) > 0.99).float()
     modes, decoders = ARCHITECTURES[model_name].prompts, {}
     with torch.no_grad():
-        encoder = _convert(SwinEncoderGraph(model), {"image": ([1, 3, 256, 256], image)}, list(SWIN_FEATURES))
+        encoder = _convert(SkipEncoderGraph(model), {"image": ([1, 3, 256, 256], image)}, list(SKIP_FEATURES))
         ov.save_model(encoder, out_dir / "encoder.xml", compress_to_fp16=False)
         for mode in modes:
-            stem = SWIN_DECODER_FILES[mode]
+            stem = SKIP_DECODER_FILES[mode]
             # With points and scribbles the graph takes one box a call: with a dynamic box count
             # OpenVINO 2026.4's CPU plugin gives an empty batch (the engine loops over the boxes).
             batch, n = (-1, "B") if mode == "box" else (1, 1)
             inputs = {**features, "boxes": ([batch, 4], boxes[:1] if batch == 1 else boxes)}
             if mode != "box":
                 inputs |= {"points": ([1, 4, 2], points[:1]), "scribbles": ([1, 1, 256, 256], scribbles[:1])}
-            graph = _convert(SwinDecoderGraph(model), inputs, list(SWIN_OUTPUTS))
+            graph = _convert(SkipDecoderGraph(model), inputs, list(SKIP_OUTPUTS))
             ov.save_model(graph, out_dir / f"{stem}.xml", compress_to_fp16=False)
-            prompt_inputs = {k: [n, *shape[1:]] for k, shape in SWIN_PROMPT_INPUTS.items()} if mode != "box" else {}
+            prompt_inputs = {k: [n, *shape[1:]] for k, shape in SKIP_PROMPT_INPUTS.items()} if mode != "box" else {}
             decoders[mode] = {
                 "file": f"{stem}.xml",
-                "inputs": {**SWIN_FEATURES, "boxes": [n, 4], **prompt_inputs},
-                "outputs": {k: [n, *shape[1:]] for k, shape in SWIN_OUTPUTS.items()},
+                "inputs": {**SKIP_FEATURES, "boxes": [n, 4], **prompt_inputs},
+                "outputs": {k: [n, *shape[1:]] for k, shape in SKIP_OUTPUTS.items()},
             }
-    files = ["encoder.xml", "encoder.bin"] + [f"{SWIN_DECODER_FILES[m]}.{ext}" for m in modes for ext in ("xml", "bin")]
+    files = ["encoder.xml", "encoder.bin"] + [f"{SKIP_DECODER_FILES[m]}.{ext}" for m in modes for ext in ("xml", "bin")]
     manifest = {
         "model": model_name,
         "checkpoint": {"file": checkpoint.name, "sha256": sha256_of(checkpoint)},
@@ -202,7 +201,7 @@ def export_skip_decoder_model(out_dir: Path, checkpoint: Path, model_name: str =
             "torch": torch.__version__,
             "openvino": ov.__version__,
             "compress_to_fp16": False,
-            "encoder": {"file": "encoder.xml", "inputs": {"image": [1, 3, 256, 256]}, "outputs": SWIN_FEATURES},
+            "encoder": {"file": "encoder.xml", "inputs": {"image": [1, 3, 256, 256]}, "outputs": SKIP_FEATURES},
             "decoders": decoders,
         },
         "files": {name: sha256_of(out_dir / name) for name in files},

@@ -1,8 +1,5 @@
 """The predict command: every case of a folder, one at a time, each failure confined to its case.
 
-Start-up is ordered for speed: the inference backend is imported first and the model compiles in a
-background thread while the segmentation code (and OpenCV with it) is imported and the first case read.
-
 A case fails alone: unreadable or invalid input, no memory, or an output that cannot be written (a full
 disk) is one `error:` line and the next case goes on. A timer row that cannot be written is a warning.
 Every file is written whole or not at all.
@@ -11,18 +8,17 @@ Every file is written whole or not at all.
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 from ..architectures import DEFAULT_MODEL, OFFICIAL_MODEL
 from ..engines.contract import Engine, EngineError
 from ..engines.precision import AUTO, PrecisionError, resolve
 from ..io.atomic import check_writable, remove_stale_temporaries
 from ..io.case_files import few_encoder_calls, list_cases
-from ..io.cases import Case, CaseError, read_case, write_segs
+from ..io.cases import CaseError, read_case, write_segs
 from ..paths import default_weights_dir
+from .segment import segment_2d, segment_2d_per_box, segment_3d, segment_3d_per_box
 from .timer import StageTimer, append_rows, case_row, interpreter_seconds, summary_line
 
 
@@ -79,32 +75,6 @@ def _check_folders(options: PredictOptions) -> None:
         raise UsageError(f"output folder {options.output_dir} is not writable ({err.strerror})") from None
 
 
-def _read(path: Path, timer: StageTimer) -> Case | Exception:
-    """Reads a case, timed as its `read` stage; a failure is returned, to be raised in the case's turn."""
-    with timer.stage("read"):
-        try:
-            return read_case(path)
-        except (CaseError, MemoryError, OSError) as err:
-            return err
-
-
-def _build(
-    build_engine: Callable[[], Engine], first: Path, timer: StageTimer
-) -> tuple[Engine, ModuleType, Case | Exception]:
-    """Compiles in the background while the segmentation code is imported and the first case is read (into
-    `timer`); returns the engine, the `segment` module and what `_read` gave for the first case."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        compiling = pool.submit(build_engine)
-        from . import segment
-
-        first_case = _read(first, timer)
-        try:
-            engine = compiling.result()
-        except EngineError as err:
-            raise UsageError(str(err)) from None
-    return engine, segment, first_case
-
-
 def run(options: PredictOptions, started: float) -> int:
     """Segments every case; returns the number of cases that failed."""
     _check_folders(options)
@@ -123,26 +93,24 @@ def run(options: PredictOptions, started: float) -> int:
     imports = time.perf_counter() - started
     startup = {"interpreter": max(0.0, interpreter_seconds() - imports), "imports": imports}
     compile_start = time.perf_counter()
-    first_timer = StageTimer()
-    engine, segment, first_case = _build(build_engine, paths[0], first_timer)
-    # compile includes the overlapped segment imports; the first case's read, also overlapped, is its own
-    startup["compile"] = time.perf_counter() - compile_start - first_timer.seconds["read"]
-    if options.baseline:
-        segment_2d, segment_3d = segment.segment_2d_per_box, segment.segment_3d_per_box
-    else:
-        segment_2d, segment_3d = segment.segment_2d, segment.segment_3d
+    try:
+        engine = build_engine()
+    except EngineError as err:
+        raise UsageError(str(err)) from None
+    startup["compile"] = time.perf_counter() - compile_start
+    by_box = options.baseline  # the organizers' manner: every slice encoded again for every box
+    segment_case_2d, segment_case_3d = (segment_2d_per_box, segment_3d_per_box) if by_box else (segment_2d, segment_3d)
 
     failed = []
-    for index, path in enumerate(paths):
-        timer = first_timer if index == 0 else StageTimer()
+    for path in paths:
+        timer = StageTimer()
         status = "ok"
         try:
-            case = first_case if index == 0 else _read(path, timer)
-            if isinstance(case, Exception):
-                raise case
+            with timer.stage("read"):
+                case = read_case(path)
             if len(case.boxes) == 0:
                 print(f"warning: {path.name}: no boxes; writing an empty segmentation", file=sys.stderr)
-            segment_case = segment_3d if case.is_3d else segment_2d
+            segment_case = segment_case_3d if case.is_3d else segment_case_2d
             segs = segment_case(engine.for_case(path.name), case.image, case.boxes, timer, case=path.name)
             with timer.stage("write"):
                 write_segs(options.output_dir, path.name, segs)

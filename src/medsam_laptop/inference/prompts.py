@@ -18,8 +18,6 @@ a hash of a key such as "case.npz:3" (box index) or "case.npz:3:41" (3D: box ind
 gives the same prompts alone or among others, in any order.
 """
 
-from __future__ import annotations  # np.random (8 ms to import) is loaded by the Swin prompts only, not by annotations
-
 import hashlib
 
 import cv2

@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 from ..modality import MODALITY_GROUPS
-from .mask_decoder import MaskDecoder, SwinMaskDecoder
+from .mask_decoder import MaskDecoder, SkipFeatureMaskDecoder
 from .prompt_encoder import PromptEncoder
-from .sam import LiteMedSAM, ModalityLiteMedSAM, SwinLiteMedSAM
+from .sam import LiteMedSAM, ModalityLiteMedSAM, SkipFeatureLiteMedSAM
 from .swin import SwinEncoder
 from .tiny_vit import TinyViT, TinyViTWithSkips
 from .transformer import TwoWayTransformer
@@ -90,10 +90,10 @@ def build_litemedsam_modality(checkpoint: str | Path | None = None) -> ModalityL
     return model.eval()
 
 
-def build_swin_litemedsam(checkpoint: str | Path | None = None) -> SwinLiteMedSAM:
+def build_swin_litemedsam(checkpoint: str | Path | None = None) -> SkipFeatureLiteMedSAM:
     """Swin-LiteMedSAM as the authors build it; `checkpoint`: their .pth (bare or {"model": ...}),
     loaded strictly after dropping the `prompt1` / `prompt2` keys."""
-    model = SwinLiteMedSAM(
+    model = SkipFeatureLiteMedSAM(
         image_encoder=SwinEncoder(
             dims=(64, 128, 160, 320),
             depths=(2, 2, 6, 2),
@@ -103,20 +103,20 @@ def build_swin_litemedsam(checkpoint: str | Path | None = None) -> SwinLiteMedSA
             window_size=8,
         ),
         prompt_encoder=_prompt_encoder(),
-        mask_decoder=SwinMaskDecoder(**_sam_decoder_args(), skip_chans=SKIP_CHANNELS),
+        mask_decoder=SkipFeatureMaskDecoder(**_sam_decoder_args(), skip_chans=SKIP_CHANNELS),
     )
     if checkpoint is not None:
         model.load_state_dict(strip_unused_swin_keys(load_state_dict(checkpoint)), strict=True)
     return model.eval()
 
 
-def build_litemedsam_skip(checkpoint: str | Path | None = None) -> SwinLiteMedSAM:
+def build_litemedsam_skip(checkpoint: str | Path | None = None) -> SkipFeatureLiteMedSAM:
     """LiteMedSAM's TinyViT encoder with Swin-LiteMedSAM's skip-feature decoder: TinyViT's four stage
     outputs have the shapes of the Swin encoder's skips. `checkpoint`: a state_dict of this model."""
-    model = SwinLiteMedSAM(
+    model = SkipFeatureLiteMedSAM(
         image_encoder=TinyViTWithSkips(**_tiny_vit_args()),
         prompt_encoder=_prompt_encoder(),
-        mask_decoder=SwinMaskDecoder(**_sam_decoder_args(), skip_chans=SKIP_CHANNELS),
+        mask_decoder=SkipFeatureMaskDecoder(**_sam_decoder_args(), skip_chans=SKIP_CHANNELS),
     )
     if checkpoint is not None:
         model.load_state_dict(load_state_dict(checkpoint), strict=True)

@@ -115,8 +115,9 @@ class MaskDecoder(TokenMaskDecoder):
         return self.select_outputs(masks, iou_pred, multimask_output)
 
 
-class SwinMaskDecoder(TokenMaskDecoder):
-    """Swin-LiteMedSAM's decoder (the authors' `MaskDecoder_Prompt`, the part it runs).
+class SkipFeatureMaskDecoder(TokenMaskDecoder):
+    """The skip-feature decoder: Swin-LiteMedSAM's (the authors' `MaskDecoder_Prompt`, the part it runs),
+    which litemedsam-skip also uses.
 
     `neck` fuses the encoder's 64 x 64 skip features cat(fs1, fs2, fs3) (800 channels) into 256 channels;
     it does not depend on the prompts, so `fuse_skips` runs it once per image. `output_upscaling1` takes

@@ -5,7 +5,7 @@ second composition also holds litemedsam-skip, whose encoder is TinyViT with its
 import torch
 from torch import nn
 
-from .mask_decoder import MaskDecoder, SwinMaskDecoder
+from .mask_decoder import MaskDecoder, SkipFeatureMaskDecoder
 from .prompt_encoder import PromptEncoder
 
 
@@ -66,14 +66,16 @@ class ModalityLiteMedSAM(LiteMedSAM):
         )
 
 
-class SwinLiteMedSAM(nn.Module):
-    """Swin-LiteMedSAM: Swin encoder with skip features + SAM prompt encoder + skip-feature mask decoder
-    (with `TinyViTWithSkips` as the encoder: litemedsam-skip).
+class SkipFeatureLiteMedSAM(nn.Module):
+    """An encoder with skip features + SAM prompt encoder + skip-feature mask decoder: Swin-LiteMedSAM with
+    the Swin encoder, litemedsam-skip with `TinyViTWithSkips`.
 
     Prompts per box: the box, and optionally 4 positive points and a scribble mask (all in 256-space).
     """
 
-    def __init__(self, image_encoder: nn.Module, prompt_encoder: PromptEncoder, mask_decoder: SwinMaskDecoder) -> None:
+    def __init__(
+        self, image_encoder: nn.Module, prompt_encoder: PromptEncoder, mask_decoder: SkipFeatureMaskDecoder
+    ) -> None:
         super().__init__()
         self.image_encoder = image_encoder
         self.prompt_encoder = prompt_encoder

@@ -7,7 +7,7 @@ import torch
 
 from ..io.checkpoints import official_litemedsam_checkpoint
 from ..modeling import build_litemedsam, build_swin_litemedsam, init_from_litemedsam, load_state_dict
-from ..modeling.sam import LiteMedSAM, SwinLiteMedSAM
+from ..modeling.sam import LiteMedSAM, SkipFeatureLiteMedSAM
 
 ENCODER_PREFIX = "image_encoder."
 
@@ -24,7 +24,7 @@ def load_teacher(spec: str, device: torch.device) -> LiteMedSAM:
     return teacher
 
 
-def build_student(teacher_spec: str, seed: int, encoder_checkpoint: Path | None = None) -> SwinLiteMedSAM:
+def build_student(teacher_spec: str, seed: int, encoder_checkpoint: Path | None = None) -> SkipFeatureLiteMedSAM:
     """Swin-LiteMedSAM with every weight it shares with LiteMedSAM copied (prompt encoder, shared decoder,
     encoder patch_embed and neck); the rest freshly initialised from `seed`. With `encoder_checkpoint`
     (a stage A checkpoint), the whole image encoder is taken from it."""

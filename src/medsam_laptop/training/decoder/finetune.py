@@ -36,7 +36,7 @@ import torch
 from ...architectures import ARCHITECTURES
 from ...modality import MODALITY_GROUPS
 from ...modeling import build_litemedsam, init_from_litemedsam, load_state_dict, model_registry
-from ...modeling.sam import LiteMedSAM, ModalityLiteMedSAM, SwinLiteMedSAM
+from ...modeling.sam import LiteMedSAM, ModalityLiteMedSAM, SkipFeatureLiteMedSAM
 from ...paths import checkout
 from ..config import ConfigError, expand_path
 from ..loop import Batch, StepLosses, fit, save_checkpoint, trainable_groups, uses_amp
@@ -56,7 +56,7 @@ def git_commit() -> str | None:
     return done.stdout.strip() or None
 
 
-DecoderModel = LiteMedSAM | SwinLiteMedSAM
+DecoderModel = LiteMedSAM | SkipFeatureLiteMedSAM
 # the cache each trainable architecture trains on
 MODEL_FEATURES = {name: arch.cached_features for name, arch in ARCHITECTURES.items() if arch.cached_features}
 UNANCHORED = ("modality_tokens",)  # parameters LiteMedSAM lacks: not pulled toward the start

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from ...inference.transforms import MODEL_SIZE
-from ...modeling.sam import LiteMedSAM, SwinLiteMedSAM
+from ...modeling.sam import LiteMedSAM, SkipFeatureLiteMedSAM
 from ..augment import Augmentation
 from ..config import expand_path
 from ..data import PromptDataset, PromptSampling
@@ -28,7 +28,7 @@ def pseudo_labels(teacher: LiteMedSAM, embedding: torch.Tensor, boxes: torch.Ten
     return (logits[:, 0] > 0).float()
 
 
-def decode_batch(model: SwinLiteMedSAM, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+def decode_batch(model: SkipFeatureLiteMedSAM, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
     """Every item's prompt on its own image -> logits (B, 256, 256) and IoU predictions (B,).
 
     The encoder keeps no graph unless it trains; items prompted by the box alone and by box + points +
@@ -53,7 +53,7 @@ def decode_batch(model: SwinLiteMedSAM, batch: Batch) -> tuple[torch.Tensor, tor
 
 
 def finetune_losses(
-    model: SwinLiteMedSAM, teacher: LiteMedSAM, loss_config: dict, t_embeddings: torch.Tensor | None = None
+    model: SkipFeatureLiteMedSAM, teacher: LiteMedSAM, loss_config: dict, t_embeddings: torch.Tensor | None = None
 ) -> StepLosses:
     """The step function of stage B: a PromptDataset batch -> {"loss", "dice", "bce", "iou", "pseudo"}.
 
