@@ -22,9 +22,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "src"), str(REPO)]
 
-from medsam_laptop.cpu import cpu_class, cpu_flags, describe_cpu, openvino_capabilities  # noqa: E402
-
 from benchmarks.pipeline import ContainerVariant  # noqa: E402
+from medsam_laptop.engines.cpu import cpu_class, cpu_flags, describe_cpu, openvino_capabilities  # noqa: E402
 from medsam_laptop.paths import evaluation_cases  # noqa: E402
 
 DEFAULT_CASE = "2DBox_Endoscopy_kvasirseg_cju160wshltz10993i1gmqxbe.npz"  # one box, 530 x 607 x 3

@@ -105,6 +105,19 @@ def test_unwritable_cache_folder_is_a_warning(options_run, cases_dir, reference_
     assert_like_reference(outputs, reference_dir, cases_dir, [US, US2])
 
 
+def test_a_timer_csv_of_other_columns_is_left_as_it_is(tmp_path, cases_dir, reference_dir):
+    """Rows are never mixed into a CSV with another header: the case is segmented, the row is a warning."""
+    inputs, outputs = copy_cases(cases_dir, tmp_path / "in", [US]), tmp_path / "out"
+    outputs.mkdir()
+    foreign = "case,seconds\nsomething,1.0\n"
+    (outputs / "efficiency_timer.csv").write_text(foreign)
+    result = predict("-i", inputs, "-o", outputs, "--model", "litemedsam", "--precision", "f32")
+    assert result.returncode == 0, result.stderr
+    assert f"warning: {US}: timer row not written" in result.stderr and "other than this timer's" in result.stderr
+    assert (outputs / "efficiency_timer.csv").read_text() == foreign
+    assert_like_reference(outputs, reference_dir, cases_dir, [US])
+
+
 def test_timing_csv_lands_at_the_given_path(options_run):
     result, outputs, timing, _ = options_run
     assert result.returncode == 0, result.stderr

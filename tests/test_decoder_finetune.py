@@ -35,13 +35,14 @@ from medsam_laptop.training.decoder.cached_prompts import (  # noqa: E402
 from medsam_laptop.training.decoder.feature_cache import (  # noqa: E402
     STAGE_SHAPES,
     CacheError,
-    CacheItem,
     build_cache,
     cached_items,
     item_image,
+    item_path,
     load_features,
 )
 from medsam_laptop.training.decoder.finetune import decode_cached, run  # noqa: E402
+from medsam_laptop.training.items import Item  # noqa: E402
 from medsam_laptop.training.targets import model_mask, tight_box  # noqa: E402
 
 TRAIN = SHARED / "data" / "cvpr24-train"
@@ -78,28 +79,26 @@ def test_cache_is_complete(cache, data_dir):
     items = cached_items(cache)
     boxes = case_labels(data_dir, CASE_3D)[0]
     slices = list(range(int(boxes[0, 2]), int(boxes[0, 5]) + 1))
-    originals = [CacheItem(n, None, False) for n in (CASE_2D, OTHER_2D)] + [
-        CacheItem(CASE_3D, z, False) for z in slices
-    ]
-    assert items == originals + [CacheItem(i.case, i.slice, True) for i in originals]
+    originals = [Item(n, None, False) for n in (CASE_2D, OTHER_2D)] + [Item(CASE_3D, z, False) for z in slices]
+    assert items == originals + [Item(i.case, i.slice, True) for i in originals]
     for item in items:
-        embedding = np.load(cache / item.relative_path())
+        embedding = np.load(cache / item_path(item))
         assert embedding.dtype == np.float16 and embedding.shape == (256, 64, 64)
 
 
-@pytest.mark.parametrize("item", [CacheItem(CASE_3D, 12, False), CacheItem(CASE_2D, None, True)], ids=str)
+@pytest.mark.parametrize("item", [Item(CASE_3D, 12, False), Item(CASE_2D, None, True)], ids=str)
 def test_cached_embedding_is_the_encoders_output(cache, data_dir, item):
     engine = OpenVINOEngine(default_weights_dir() / "litemedsam", "f32", threads=2)
     expected = engine.encode(model_input(item_image(data_dir, item)))[0]
     cached = load_features(cache, item, "embedding")["embedding"]
     assert np.abs(cached - expected).max() <= 2e-3 * np.abs(expected).max()  # float16 rounding only
     if item.flip:  # the mirrored image's own encoding, not the original's
-        original = load_features(cache, CacheItem(item.case, item.slice, False), "embedding")["embedding"]
+        original = load_features(cache, Item(item.case, item.slice, False), "embedding")["embedding"]
         assert np.abs(original - cached).max() > 0.1
 
 
 def test_cache_resumes_with_only_the_missing_items(cache, data_dir, capsys):
-    victim = cache / CacheItem(CASE_3D, 7, True).relative_path()
+    victim = cache / item_path(Item(CASE_3D, 7, True))
     before = {p: p.stat().st_mtime_ns for p in cache.rglob("*.npy") if p != victim}
     victim.unlink()
     build_cache(data_dir, cache, default_weights_dir(), flips=True, threads=2)
@@ -128,7 +127,7 @@ def test_2d_prompt_is_the_challenge_box_mirrored_with_the_image(data_dir):
     boxes, gts = case_labels(data_dir, CASE_2D)
     for flip in (False, True):
         box, target = item_prompt(
-            CacheItem(CASE_2D, None, flip), boxes, gts, PropagationSampling(), np.random.default_rng(0)
+            Item(CASE_2D, None, flip), boxes, gts, PropagationSampling(), np.random.default_rng(0)
         )
         labels = gts[:, ::-1] if flip else gts
         assert np.array_equal(box, box_to_model(tight_box(labels == 1)[None], *gts.shape)[0])
@@ -141,16 +140,16 @@ def test_3d_prompts_follow_the_propagation(data_dir):
     exact = PropagationSampling(imperfect=0.0)
     own = box_to_model(boxes[:1, [0, 1, 3, 4]], *gts.shape[1:])[0]
     rng = np.random.default_rng(0)
-    assert np.array_equal(item_prompt(CacheItem(CASE_3D, middle, False), boxes, gts, exact, rng)[0], own)
+    assert np.array_equal(item_prompt(Item(CASE_3D, middle, False), boxes, gts, exact, rng)[0], own)
     toward_middle = ((middle + 1, middle), (middle + 2, middle + 1), (middle - 1, middle), (middle - 2, middle - 1))
     for z, neighbour in toward_middle:
-        box, target = item_prompt(CacheItem(CASE_3D, z, False), boxes, gts, exact, rng)
+        box, target = item_prompt(Item(CASE_3D, z, False), boxes, gts, exact, rng)
         assert np.array_equal(box, prior_box(gts[neighbour] == 1, 1))
         assert np.array_equal(target, model_mask(gts[z] == 1))
     exact_box = prior_box(gts[middle + 1] == 1, 1)
     sizes = set()
     for _ in range(20):
-        box = item_prompt(CacheItem(CASE_3D, middle + 2, False), boxes, gts, PropagationSampling(1.0, 3), rng)[0]
+        box = item_prompt(Item(CASE_3D, middle + 2, False), boxes, gts, PropagationSampling(1.0, 3), rng)[0]
         sizes.add(np.sign((box[2:] - box[:2]).sum() - (exact_box[2:] - exact_box[:2]).sum()))
     assert sizes == {-1, 1}  # dilated and eroded neighbours: larger and smaller boxes, never the exact one
 
@@ -162,10 +161,10 @@ def test_3d_prompts_of_a_mirrored_slice_are_mirrored(data_dir):
     exact = PropagationSampling(imperfect=0.0)
     mirrored = boxes[:1, [0, 1, 3, 4]].copy()
     mirrored[:, [0, 2]] = width - 1 - boxes[:1, [3, 0]]
-    box, target = item_prompt(CacheItem(CASE_3D, middle, True), boxes, gts, exact, np.random.default_rng(0))
+    box, target = item_prompt(Item(CASE_3D, middle, True), boxes, gts, exact, np.random.default_rng(0))
     assert np.array_equal(box, box_to_model(mirrored, *gts.shape[1:])[0])
     assert np.array_equal(target, model_mask(gts[middle][:, ::-1] == 1))
-    box, _ = item_prompt(CacheItem(CASE_3D, middle + 1, True), boxes, gts, exact, np.random.default_rng(0))
+    box, _ = item_prompt(Item(CASE_3D, middle + 1, True), boxes, gts, exact, np.random.default_rng(0))
     assert np.array_equal(box, prior_box(gts[middle][:, ::-1] == 1, 1))
 
 
@@ -403,7 +402,7 @@ def test_stage_cache_holds_tinyvits_stage_outputs(stage_cache, data_dir):
 
     items = cached_items(stage_cache)
     assert len(items) == 17 and not any(i.flip for i in items)
-    item = CacheItem(CASE_3D, 12, False)
+    item = Item(CASE_3D, 12, False)
     cached = load_features(stage_cache, item, "stages")
     encoder = build_litemedsam(official_litemedsam_checkpoint()).image_encoder
     with torch.no_grad():
@@ -480,7 +479,7 @@ def test_exported_skip_decoder_computes_what_training_did(skip_finetuned, stage_
     assert medsam_main(args) == 0
     engine = OpenVINOEngine(tmp_path / "litemedsam-skip", "f32", threads=2)
     assert engine.prompt_mode == "box"
-    item = CacheItem(CASE_2D, None, False)
+    item = Item(CASE_2D, None, False)
     box = item_prompt(item, *case_labels(data_dir, CASE_2D), PropagationSampling(), np.random.default_rng(0))[0]
     exported = engine.decode(engine.encode(model_input(item_image(data_dir, item))), box[None])
     model = build_litemedsam_skip(best)

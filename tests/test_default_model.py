@@ -9,7 +9,7 @@ from conftest import REPO
 from evaluation.cli import main as evaluation_main
 from helpers import copy_cases, predict
 from medsam_laptop.architectures import DEFAULT_MODEL, OFFICIAL_MODEL
-from medsam_laptop.training.release.rule import OVERALL, decide
+from medsam_laptop.training.release.rule import OVERALL, decide, summary_of
 
 MANIFEST = REPO / "weights" / DEFAULT_MODEL / "manifest.json"
 # Two ultrasound cases where the evaluation scored the default far above the organizers' model (DSC 0.79 and
@@ -17,17 +17,13 @@ MANIFEST = REPO / "weights" / DEFAULT_MODEL / "manifest.json"
 GAINING = ["2DBox_US_stubus_13.npz", "2DBox_US_stubus_28.npz"]
 
 
-def _summary(rows: list[dict]) -> dict[str, tuple[float, float]]:
-    return {row["group"]: (float(row["dsc"]), float(row["nsd"])) for row in rows}
-
-
 def test_the_rule_made_the_default_from_its_recorded_evaluation():
     manifest = json.loads(MANIFEST.read_text())
     evaluation = manifest["evaluation"]
     assert evaluation["precision"] == "f32" and evaluation["cases"] == 127
     official, (candidate,) = (
-        _summary(evaluation["summaries"][OFFICIAL_MODEL]),
-        [_summary(rows) for label, rows in evaluation["summaries"].items() if label != OFFICIAL_MODEL],
+        summary_of(evaluation["summaries"][OFFICIAL_MODEL]),
+        [summary_of(rows) for label, rows in evaluation["summaries"].items() if label != OFFICIAL_MODEL],
     )
     verdict = decide(official, candidate, evaluation[OFFICIAL_MODEL]["seconds"], evaluation["candidate"]["seconds"])
     assert verdict.decision == "default" == evaluation["ship"]["decision"], verdict.reasons

@@ -3,13 +3,14 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
 from conftest import REPO, SHARED, require
 from helpers import object_dscs, segment_file
 from medsam_laptop import cli
-from medsam_laptop.export.quantize import INT8_FILES, calibration_items, float_layers
+from medsam_laptop.export.quantize import INT8_FILES, calibration_images, float_layers
 from medsam_laptop.io.cases import read_case
 from medsam_laptop.io.checkpoints import sha256_of
 from medsam_laptop.io.evaluation_guard import EvaluationSetError
@@ -18,17 +19,21 @@ WEIGHTS = REPO / "weights" / "litemedsam"
 TRAIN = SHARED / "data" / "cvpr24-train"
 
 
+def _items(data_dir: Path) -> list[tuple[str, int | None]]:
+    return [(name, z) for name, z, _ in calibration_images(data_dir)]
+
+
 def test_calibration_refuses_the_evaluation_set(cases_dir):
     with pytest.raises(EvaluationSetError, match="evaluation set"):
-        calibration_items(cases_dir)
+        next(calibration_images(cases_dir))
 
 
 def test_calibration_takes_every_2d_case_and_a_slice_inside_each_3d_box():
     require((TRAIN / "imgs").is_dir(), f"the training cases {TRAIN}/imgs (set MEDSAM_SHARED)")
-    items = calibration_items(TRAIN)
+    items = _items(TRAIN)
     names = sorted(p.name for p in (TRAIN / "imgs").glob("*.npz"))
     assert sorted({name for name, _ in items}) == names
-    assert items == calibration_items(TRAIN)  # seeded: the same images every time
+    assert items == _items(TRAIN)  # seeded: the same images every time
     for name, z in items:
         if name.startswith("2D"):
             assert z is None

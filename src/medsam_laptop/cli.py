@@ -124,12 +124,12 @@ def _export(model: str, weights_dir: Path, checkpoint: Path | None) -> int:
         if checkpoint is None or not checkpoint.is_file():
             print(f"error: {model} needs its checkpoint file (none is bundled): {checkpoint}", file=sys.stderr)
             return EXIT_USAGE
-        from .export.ir import export_skip_decoder_model
+        from .export.ir import CheckpointError, export_skip_decoder_model
 
         try:
             manifest = export_skip_decoder_model(weights_dir / model, checkpoint, model)
-        except (RuntimeError, KeyError, ValueError) as err:  # not loadable, or not this model's keys/shapes
-            print(f"error: {checkpoint} is not a {model} checkpoint: {err}", file=sys.stderr)
+        except CheckpointError as err:
+            print(f"error: {err}", file=sys.stderr)
             return EXIT_USAGE
     for name, digest in manifest["files"].items():
         print(f"{weights_dir / model / name}  sha256 {digest}")
@@ -144,11 +144,12 @@ def _quantize(model: str, weights_dir: Path, calibration: Path) -> int:
     if not (calibration / "imgs").is_dir():
         print(f"error: {calibration} has no imgs/ folder of cases", file=sys.stderr)
         return EXIT_USAGE
-    from .export.quantize import quantize_encoder
+    from .export.quantize import QuantizeError, quantize_encoder
+    from .io.evaluation_guard import EvaluationSetError
 
     try:
         record = quantize_encoder(model_dir, calibration)
-    except ValueError as err:  # the evaluation set (EvaluationSetError), or no usable calibration item
+    except (EvaluationSetError, QuantizeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
     print(f"calibrated on {record['calibration']['images']} images of {calibration}")

@@ -40,7 +40,7 @@ class Engine(Protocol):
     def for_case(self, case: str) -> "Engine": ...
 
 
-class EngineError(ValueError):
+class EngineError(Exception):
     """The engine cannot be built as asked (prompt mode, precision, missing graph)."""
 
 

@@ -39,7 +39,7 @@ INT8_RECORD_FILE = "int8.json"  # written by quantize.py
 INT8_FILES = ("encoder-int8.xml", "encoder-int8.bin")
 
 
-class PrecisionError(ValueError):
+class PrecisionError(Exception):
     """A precision name that is not a configuration."""
 
 

@@ -10,6 +10,7 @@ same bytes; the manifest records both versions and every file's sha256.
 """
 
 import json
+import pickle
 from pathlib import Path
 
 import openvino as ov
@@ -29,6 +30,10 @@ from ..modality import MODALITY_GROUPS, modality_one_hot
 from ..modeling import model_registry
 
 IR_FILES = ("encoder.xml", "encoder.bin", "decoder.xml", "decoder.bin")
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be loaded, or does not hold the model's keys and shapes."""
 
 
 class Graph(nn.Module):
@@ -165,7 +170,10 @@ def export_skip_decoder_model(out_dir: Path, checkpoint: Path, model_name: str =
     {"model": ...}; no weights are bundled, so there is no default) or "litemedsam-skip" (a state_dict of
     that model, e.g. from finetune-decoder).
     """
-    model = model_registry[model_name](checkpoint)
+    try:
+        model = model_registry[model_name](checkpoint)
+    except (RuntimeError, KeyError, pickle.UnpicklingError) as err:  # torch.load's and load_state_dict's errors
+        raise CheckpointError(f"{checkpoint} is not a {model_name} checkpoint: {err}") from None
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     image = torch.rand(1, 3, 256, 256)

@@ -29,7 +29,7 @@ SEED = 0
 CONVOLUTIONS = ("Convolution", "GroupConvolution")
 
 
-def _calibration_images(data_dir: Path) -> Iterator[tuple[str, int | None, np.ndarray]]:
+def calibration_images(data_dir: Path) -> Iterator[tuple[str, int | None, np.ndarray]]:
     """(case file name, slice index or None for 2D, the 2D image) of every calibration image, in a fixed
     order; each case is read once."""
     rng = np.random.default_rng(SEED)
@@ -44,9 +44,8 @@ def _calibration_images(data_dir: Path) -> Iterator[tuple[str, int | None, np.nd
             yield path.name, z, case.image[z]
 
 
-def calibration_items(data_dir: Path) -> list[tuple[str, int | None]]:
-    """(case file name, slice index or None for 2D) of every calibration image, in a fixed order."""
-    return [(name, z) for name, z, _ in _calibration_images(data_dir)]
+class QuantizeError(Exception):
+    """An encoder or a calibration folder that this quantization cannot use."""
 
 
 def float_layers(model: ov.Model) -> list[str]:
@@ -55,7 +54,7 @@ def float_layers(model: ov.Model) -> list[str]:
     ops = model.get_ordered_ops()
     attention = [i for i, op in enumerate(ops) if op.get_type_name() == "ScaledDotProductAttention"]
     if not attention:
-        raise ValueError("the encoder has no attention layer: float_layers knows TinyViT's layout only")
+        raise QuantizeError("the encoder has no attention layer: float_layers knows TinyViT's layout only")
     first_attention = attention[0]
     early = [op.get_friendly_name() for op in ops[:first_attention] if op.get_type_name() in CONVOLUTIONS]
     last = [op.get_friendly_name() for op in ops if op.get_type_name() == "Convolution"][-1]
@@ -65,11 +64,11 @@ def float_layers(model: ov.Model) -> list[str]:
 def quantize_encoder(model_dir: Path, data_dir: Path) -> dict:
     """Writes encoder-int8.xml/.bin and int8.json into `model_dir` (which holds encoder.xml); returns int8.json."""
     items, inputs = [], []
-    for name, z, image in _calibration_images(data_dir):
+    for name, z, image in calibration_images(data_dir):
         items.append((name, z))
         inputs.append(model_input(image))
     if not items:
-        raise ValueError(f"no calibration cases in {data_dir / 'imgs'}")
+        raise QuantizeError(f"no calibration cases in {data_dir / 'imgs'}")
     import nncf  # after the data checks, which need no nncf
 
     model = ov.Core().read_model(model_dir / "encoder.xml")

@@ -19,7 +19,7 @@ from ..io.case_files import few_encoder_calls, list_cases
 from ..io.cases import CaseError, read_case, write_segs
 from ..paths import default_weights_dir
 from .segment import segment_2d, segment_2d_per_box, segment_3d, segment_3d_per_box
-from .timer import StageTimer, append_rows, case_row, interpreter_seconds, summary_line
+from .timer import StageTimer, TimerFileError, append_rows, case_row, interpreter_seconds, summary_line
 
 
 class UsageError(Exception):
@@ -123,7 +123,7 @@ def run(options: PredictOptions, started: float) -> int:
         if options.timing_csv is not None:
             try:
                 append_rows(options.timing_csv, [row])
-            except OSError as err:
+            except (OSError, TimerFileError) as err:
                 print(f"warning: {path.name}: timer row not written to {options.timing_csv} ({err})", file=sys.stderr)
         print(summary_line(row), file=sys.stderr)
     print(

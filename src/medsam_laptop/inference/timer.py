@@ -58,14 +58,20 @@ def case_row(
     return row
 
 
+class TimerFileError(Exception):
+    """A timer CSV whose header is not this timer's: its rows are never mixed with ours."""
+
+
 def append_rows(path: Path, rows: list[dict[str, str]]) -> None:
     """Adds rows to the CSV at `path` (with a header when the file is new) all or nothing: the grown file
     is written whole and renamed over it (`atomic.py`), so a full disk or a kill leaves the old file whole.
-    A file with other columns (an older version's) keeps its own header; missing cells stay empty."""
+    Raises TimerFileError, and leaves the file as it is, when it has other columns."""
     old = path.read_text() if path.exists() else ""
-    fields = next(csv.reader(io.StringIO(old)), None) or list(COLUMNS)
+    header = next(csv.reader(io.StringIO(old)), None)
+    if header is not None and header != list(COLUMNS):
+        raise TimerFileError(f"{path} has columns other than this timer's")
     text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=fields, extrasaction="ignore")
+    writer = csv.DictWriter(text, fieldnames=COLUMNS)
     if not old:
         writer.writeheader()
     writer.writerows(rows)

@@ -19,7 +19,7 @@ from .npz import NpzError, read_arrays
 MAX_IMAGE_BYTES = int(os.environ.get("MEDSAM_MAX_IMAGE_MB", "3072")) << 20  # -m 8G leaves room for 3 GiB
 
 
-class CaseError(ValueError):
+class CaseError(Exception):
     """A case that cannot be segmented; the message is one line naming the problem."""
 
 

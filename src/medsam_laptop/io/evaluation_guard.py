@@ -6,7 +6,7 @@ from pathlib import Path
 from ..paths import EVALUATION_SET
 
 
-class EvaluationSetError(ValueError):
+class EvaluationSetError(Exception):
     """A folder meant for training or calibration is (or lies inside, or links to) the evaluation set."""
 
 

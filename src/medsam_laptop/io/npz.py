@@ -27,7 +27,7 @@ HEADER_FORMATS = {(1, 0): ("<H", "latin1"), (2, 0): ("<I", "latin1"), (3, 0): ("
 Reason = Literal["unreadable", "missing-key", "pickled", "too-large"]
 
 
-class NpzError(ValueError):
+class NpzError(Exception):
     """An npz file, or one of its arrays, that is refused. The message is one line.
 
     ``reason`` says why in a word: "unreadable" (cannot be opened, not a zip, corrupt, an npy

@@ -127,12 +127,13 @@ def cache_features(args: argparse.Namespace) -> int:
 
 
 def ship_main(args: argparse.Namespace) -> int:
+    from ..export.ir import CheckpointError
     from ..paths import default_weights_dir
-    from .release.package import ship
+    from .release.package import ShipError, ship
 
     try:
         manifest = ship(args.checkpoint, args.name, args.evaluation, args.weights_dir or default_weights_dir())
-    except (OSError, KeyError, ValueError) as err:  # ShipError is a ValueError
+    except (CheckpointError, ShipError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"{manifest['name']}: {manifest['evaluation']['ship']['decision']}")
@@ -146,12 +147,12 @@ def run_recipe(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from .release.evaluate import evaluate
+    from .release.evaluate import EvaluateError, evaluate
 
     cases = expand_path(args.cases_dir) if args.cases_dir else evaluation_cases()
     try:
         result = evaluate(args.checkpoints, args.output, cases, args.limit, args.threads, args.precision)
-    except RuntimeError as err:
+    except EvaluateError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(json.dumps({k: v for k, v in result.items() if k != "cases"}, indent=1))

@@ -15,7 +15,7 @@ from ..paths import shared_dir
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 
-class ConfigError(ValueError):
+class ConfigError(Exception):
     """A config that cannot be used; the message says which key and why."""
 
 

@@ -22,16 +22,10 @@ from ..io.cases import MAX_IMAGE_BYTES, read_case
 from ..io.evaluation_guard import check_not_evaluation_set
 from ..io.npz import read_headers
 from .augment import Augmentation, augment
+from .items import Item, item_plane
 from .targets import model_mask, object_box, random_box
 
 CASE_CACHE = 64  # decoded cases kept per process (a 3D volume serves all its slices)
-
-
-@dataclass(frozen=True)
-class Item:
-    case: str  # file name under imgs/
-    slice: int | None  # 3D: slice index; 2D: None
-    flip: bool = False  # mirrored left to right
 
 
 def volume_depth(path: Path) -> int:
@@ -84,11 +78,7 @@ class SliceDataset(Dataset):
     def slice_of(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
         item = self.items[index]
         image, labels = self.held[item.case] if item.case in self.held else load_case(self.data_dir, item.case)
-        if item.slice is not None:
-            image, labels = image[item.slice], None if labels is None else labels[item.slice]
-        if item.flip:
-            image = np.ascontiguousarray(image[:, ::-1])
-            labels = None if labels is None else np.ascontiguousarray(labels[:, ::-1])
+        image, labels = item_plane(image, item), None if labels is None else item_plane(labels, item)
         return augment(image, labels, self.augmentation, rng)
 
 

@@ -29,8 +29,9 @@ from ...io.case_files import modality_group, source_name
 from ...io.cases import read_case
 from ...io.evaluation_guard import check_not_evaluation_set
 from ...modality import modality_one_hot
+from ..items import Item, item_plane
 from ..targets import model_mask
-from .feature_cache import CacheError, CacheItem, cached_items, load_features, missing_items, read_manifest
+from .feature_cache import CacheError, cached_items, load_features, missing_items, read_manifest
 
 
 @dataclass(frozen=True)
@@ -106,14 +107,13 @@ def perturb_mask(mask: np.ndarray, radius: int) -> np.ndarray:
 
 
 def item_prompt(
-    item: CacheItem, boxes: np.ndarray, gts: np.ndarray, sampling: PropagationSampling, rng: np.random.Generator
+    item: Item, boxes: np.ndarray, gts: np.ndarray, sampling: PropagationSampling, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """One object of the item, drawn by `rng`: its prompt box (4,) float32 in 256-space and its target
     (256, 256) float32, both mirrored when the item is."""
-    labels = gts if item.slice is None else gts[item.slice]
+    labels = item_plane(gts, item)
     height, width = labels.shape
     if item.flip:
-        labels = labels[:, ::-1]
         boxes = boxes.copy()
         x_columns = [0, 2] if boxes.shape[1] == 4 else [0, 3]
         boxes[:, x_columns] = width - 1 - boxes[:, x_columns[::-1]]
@@ -126,9 +126,7 @@ def item_prompt(
     label, own, middle = k + 1, box_to_model(boxes[k][None, [0, 1, 3, 4]], height, width)[0], int(z_mid[k])
     box = own
     if z != middle:
-        neighbour = gts[z - 1 if z > middle else z + 1] == label
-        if item.flip:
-            neighbour = neighbour[:, ::-1]
+        neighbour = item_plane(gts, item, z - 1 if z > middle else z + 1) == label
         if rng.random() < sampling.imperfect:
             radius = int(rng.integers(1, sampling.max_radius + 1)) * (1 if rng.random() < 0.5 else -1)
             neighbour = perturb_mask(neighbour, radius)
@@ -185,7 +183,7 @@ class CachedPromptDataset(Dataset):
         self.sources, self.sampling, self.features = sources, sampling, sources[0].features
         self.modality_groups, self.generic_rate = modality_groups, generic_rate
         chosen = set(cases)
-        self.items: list[tuple[int, CacheItem]] = []
+        self.items: list[tuple[int, Item]] = []
         for index, source in enumerate(sources):
             items = [i for i in cached_items(source.cache_dir) if i.case in chosen and (flips or not i.flip)]
             absent = missing_items(source.cache_dir, items, self.features)

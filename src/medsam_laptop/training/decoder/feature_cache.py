@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +42,7 @@ from ...io.case_files import is_3d_name
 from ...io.cases import read_case
 from ...io.checkpoints import sha256_of
 from ...io.evaluation_guard import check_not_evaluation_set
+from ..items import Item, item_plane
 
 EMBEDDING_SHAPE = (256, 64, 64)
 STAGE_SHAPES = {"embedding": EMBEDDING_SHAPE, "fs0": (128, 128, 128), "fs1": (160, 64, 64)}
@@ -51,19 +52,14 @@ SUFFIXES = {"embedding": ".npy", "stages": ".npz"}
 ENCODER_FILES = ("encoder.xml", "encoder.bin")
 
 
-class CacheError(RuntimeError):
+class CacheError(Exception):
     """A cache that cannot be built or used as asked; the message says why."""
 
 
-@dataclass(frozen=True)
-class CacheItem:
-    case: str  # file name under imgs/
-    slice: int | None  # 3D: slice index; 2D: None
-    flip: bool  # mirrored left to right
-
-    def relative_path(self, features: str = "embedding") -> Path:
-        name = "2d" if self.slice is None else str(self.slice)
-        return Path(self.case.removesuffix(".npz")) / f"{name}{'-flip' if self.flip else ''}{SUFFIXES[features]}"
+def item_path(item: Item, features: str = "embedding") -> Path:
+    """Where the item's features lie in a cache, relative to its folder."""
+    name = "2d" if item.slice is None else str(item.slice)
+    return Path(item.case.removesuffix(".npz")) / f"{name}{'-flip' if item.flip else ''}{SUFFIXES[features]}"
 
 
 def box_slices(boxes: np.ndarray, depth: int) -> list[int]:
@@ -72,7 +68,7 @@ def box_slices(boxes: np.ndarray, depth: int) -> list[int]:
     return sorted({z for lo, hi in zip(z_lo, z_hi) for z in range(lo, hi + 1)})
 
 
-def list_items(data_dir: Path, cases: list[str] | None = None, flips: bool = True) -> list[CacheItem]:
+def list_items(data_dir: Path, cases: list[str] | None = None, flips: bool = True) -> list[Item]:
     """The items of DATA's labelled cases (all, or the named ones) in file-name order; flipped copies follow
     all originals, so a cache cut short still holds every original item first. A case without boxes has
     no item."""
@@ -86,21 +82,19 @@ def list_items(data_dir: Path, cases: list[str] | None = None, flips: bool = Tru
     for name in names:
         case = read_case(data_dir / "imgs" / name)
         if is_3d_name(name):
-            originals.extend(CacheItem(name, z, False) for z in box_slices(case.boxes, case.image.shape[0]))
+            originals.extend(Item(name, z, False) for z in box_slices(case.boxes, case.image.shape[0]))
         elif len(case.boxes):
-            originals.append(CacheItem(name, None, False))
-    flipped = [CacheItem(i.case, i.slice, True) for i in originals] if flips else []
+            originals.append(Item(name, None, False))
+    flipped = [Item(i.case, i.slice, True) for i in originals] if flips else []
     return originals + flipped
 
 
-def item_image(data_dir: Path, item: CacheItem, image: np.ndarray | None = None) -> np.ndarray:
+def item_image(data_dir: Path, item: Item, image: np.ndarray | None = None) -> np.ndarray:
     """The item's uint8 image as the encoder sees it before preprocessing: (H, W, 3) or a (H, W) slice,
     mirrored when the item is flipped. `image`: the case's imgs, when the caller has read them already."""
     if image is None:
         image = read_case(data_dir / "imgs" / item.case).image
-    if item.slice is not None:
-        image = image[item.slice]
-    return np.ascontiguousarray(image[:, ::-1]) if item.flip else image
+    return item_plane(image, item)
 
 
 def encoder_dir(cache_dir: Path, weights_dir: Path, features: str) -> Path:
@@ -145,17 +139,17 @@ def read_manifest(cache_dir: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def cached_items(cache_dir: Path) -> list[CacheItem]:
-    return [CacheItem(**entry) for entry in read_manifest(cache_dir)["items"]]
+def cached_items(cache_dir: Path) -> list[Item]:
+    return [Item(**entry) for entry in read_manifest(cache_dir)["items"]]
 
 
-def missing_items(cache_dir: Path, items: list[CacheItem], features: str) -> list[CacheItem]:
-    return [item for item in items if not (cache_dir / item.relative_path(features)).is_file()]
+def missing_items(cache_dir: Path, items: list[Item], features: str) -> list[Item]:
+    return [item for item in items if not (cache_dir / item_path(item, features)).is_file()]
 
 
-def load_features(cache_dir: Path, item: CacheItem, features: str) -> dict[str, np.ndarray]:
+def load_features(cache_dir: Path, item: Item, features: str) -> dict[str, np.ndarray]:
     """{name: float32 array} of `FEATURE_SHAPES[features]` from the item's float16 file."""
-    path = cache_dir / item.relative_path(features)
+    path = cache_dir / item_path(item, features)
     if features == "embedding":
         return {"embedding": np.load(path, allow_pickle=False).astype(np.float32)}
     with np.load(path, allow_pickle=False) as stored:
@@ -176,7 +170,7 @@ def build_cache(
     cases: list[str] | None = None,
     threads: int = 0,
     features: str = "embedding",
-) -> list[CacheItem]:
+) -> list[Item]:
     """Encodes every missing item into CACHE (see the module docstring); returns all items.
 
     Prints the item count and the disk it needs before encoding, and refuses to start when the disk has
@@ -194,7 +188,7 @@ def build_cache(
     if existing is not None:
         if {k: v for k, v in existing.items() if k != "items"} != wanted:
             raise other_settings
-        items = [CacheItem(**entry) for entry in existing["items"]]
+        items = [Item(**entry) for entry in existing["items"]]
     else:
         items = list_items(data_dir, cases, flips)
         manifest = wanted | {"items": [asdict(i) for i in items]}
@@ -218,7 +212,7 @@ def build_cache(
         if item.case != image_case:
             image, image_case = read_case(data_dir / "imgs" / item.case).image, item.case
         outputs = encode(model_input(item_image(data_dir, item, image)))
-        path = cache_dir / item.relative_path(features)
+        path = cache_dir / item_path(item, features)
         path.parent.mkdir(exist_ok=True)
         arrays = {name: output[0].astype(np.float16) for name, output in zip(FEATURE_SHAPES[features], outputs)}
         write_atomically(path, _npy_bytes(arrays["embedding"]) if features == "embedding" else _npz_bytes(arrays))

@@ -63,9 +63,8 @@ UNANCHORED = ("modality_tokens",)  # parameters LiteMedSAM lacks: not pulled tow
 
 
 def model_name(config: dict) -> str:
-    """config["model"]; litemedsam in configs written before there was a choice. Raises ConfigError for
-    another name."""
-    name = config.get("model", "litemedsam")
+    """config["model"]; raises ConfigError for a name of no decoder model, or none."""
+    name = config.get("model")
     if name not in MODEL_FEATURES:
         raise ConfigError(f"model {name!r} is not one of {', '.join(MODEL_FEATURES)}")
     return name

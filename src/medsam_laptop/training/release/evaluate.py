@@ -38,6 +38,10 @@ from ...paths import checkout, default_weights_dir
 from .rule import decide, read_summary, seconds_per_case
 
 
+class EvaluateError(Exception):
+    """A step of the evaluation that failed (an export, the scoring), or checkpoints it cannot tell apart."""
+
+
 def select_cases(cases_dir: Path, limit: int | None) -> list[str]:
     """File names of imgs/*.npz; with `limit`, that many spread evenly over the sorted list."""
     names = sorted(p.name for p in (cases_dir / "imgs").glob("*.npz"))
@@ -76,7 +80,7 @@ OFFICIAL = OFFICIAL_MODEL  # the label of the bundled model, scored beside the c
 
 def architecture(config: dict) -> str:
     """The architecture a training config makes: its model (finetune-decoder), else Swin-LiteMedSAM."""
-    return config.get("model", OFFICIAL_MODEL) if config["stage"] == "finetune-decoder" else "swin-litemedsam"
+    return config["model"] if config["stage"] == "finetune-decoder" else "swin-litemedsam"
 
 
 class SharedEncoder:
@@ -149,7 +153,7 @@ def score(label: str, gts: Path, out: Path) -> dict[str, float]:
     segs, metrics = out / "segs" / label, out / "metrics" / label
     scoring = ["evaluation", "compute-metrics", "-s", str(segs), "-g", str(gts), "-o", str(metrics), "-q"]
     if run_step(scoring) not in (0, 1):  # 1: a seg missing, scored 0 in the tables
-        raise RuntimeError(f"compute-metrics for {label} failed")
+        raise EvaluateError(f"compute-metrics for {label} failed")
     return leaderboard_average(metrics / "summary.csv") | {"seconds": seconds_per_case(segs / "efficiency_timer.csv")}
 
 
@@ -161,7 +165,7 @@ def evaluate(
     checkpoints, out = [c.resolve() for c in checkpoints], out.resolve()  # the steps run in another directory
     labels = [c.parent.name for c in checkpoints]
     if len(set(labels)) != len(labels) or OFFICIAL in labels:
-        raise RuntimeError(f"the checkpoints' folders name them, and must differ (and not be {OFFICIAL}): {labels}")
+        raise EvaluateError(f"the checkpoints' folders name them, and must differ (and not be {OFFICIAL}): {labels}")
     for earlier in ("weights", "inputs", "gts", "segs", "metrics"):  # a reused OUT scores this run only
         shutil.rmtree(out / earlier, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -173,7 +177,7 @@ def evaluate(
         if run_step(
             ["medsam_laptop", *ARCHITECTURES[model].export_command(model, checkpoint), "--weights-dir", str(weights)]
         ):
-            raise RuntimeError(f"could not export {checkpoint} as {model}")
+            raise EvaluateError(f"could not export {checkpoint} as {model}")
         models[label] = weights / model
         result["candidates"][label] = {"checkpoint": str(checkpoint), "checkpoint_sha256": sha256_of(checkpoint)}
         result["candidates"][label]["model"] = model

@@ -33,7 +33,7 @@ RESERVED = tuple(ARCHITECTURES)  # the folders the export commands write
 NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 
-class ShipError(ValueError):
+class ShipError(Exception):
     """A candidate that must not ship as asked; the message says why."""
 
 
@@ -94,8 +94,18 @@ def check_official_encoder(checkpoint: Path) -> None:
 
 def ship(checkpoint: Path, name: str, evaluation_dir: Path, weights_dir: Path) -> dict:
     """Writes weights_dir/name/ (IR and manifest) for a finetune-decoder checkpoint scored by `training
-    evaluate` into evaluation_dir; returns the manifest. Raises ShipError (see
-    `check_shippable`, and an encoder other than the one whose outputs the decoder trained on)."""
+    evaluate` into evaluation_dir; returns the manifest. Raises ShipError (see `check_shippable`; an
+    encoder other than the one whose outputs the decoder trained on; an evaluation or a training run that
+    lacks what `training evaluate` and `finetune-decoder` write)."""
+    try:
+        return _ship(checkpoint, name, evaluation_dir, weights_dir)
+    except (KeyError, json.JSONDecodeError) as err:
+        raise ShipError(
+            f"{evaluation_dir} or {checkpoint.parent} is not as evaluate and finetune-decoder write it: {err!r}"
+        ) from None
+
+
+def _ship(checkpoint: Path, name: str, evaluation_dir: Path, weights_dir: Path) -> dict:
     evaluation = json.loads((evaluation_dir / "evaluation.json").read_text())
     label = check_shippable(name, evaluation, checkpoint, weights_dir)
     record = training_record(checkpoint)

@@ -13,6 +13,7 @@ means) and their mean seconds per case (the efficiency timer's `total`).
 """
 
 import csv
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +36,12 @@ class Verdict:
 def read_summary(path: Path) -> Summary:
     """compute-metrics' summary.csv -> {group: (DSC, NSD)}, the OVERALL row included."""
     with open(path, newline="") as f:
-        return {row["group"]: (float(row["dsc"]), float(row["nsd"])) for row in csv.DictReader(f)}
+        return summary_of(csv.DictReader(f))
+
+
+def summary_of(rows: Iterable[dict[str, str]]) -> Summary:
+    """The rows of a summary.csv (as a manifest also records them) -> {group: (DSC, NSD)}."""
+    return {row["group"]: (float(row["dsc"]), float(row["nsd"])) for row in rows}
 
 
 def decide(official: Summary, candidate: Summary, official_seconds: float, candidate_seconds: float) -> Verdict:
